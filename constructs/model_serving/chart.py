@@ -1,0 +1,66 @@
+"""ModelServingChart: every manifest one environment needs, in apply order."""
+from __future__ import annotations
+
+import cdk8s
+import cdk8s_plus_27 as kplus
+from constructs import Construct
+
+from .config import Env
+from .edge import ModelGateway
+from .routing import gateway_ref, plan_routes
+from .security import ModelAccess, NamespaceSecurity
+from .service import ModelService
+from .traffic import ModelDestinationRule, ModelVirtualService
+from .workload import ModelWorkloads
+
+POD_SECURITY = "pod-security.kubernetes.io/enforce"
+
+
+class ModelServingChart(cdk8s.Chart):
+    """One environment of the fleet.
+
+    Children are added in the order `kubectl apply -f` should create them: the Namespace, then
+    workloads, Services and DestinationRules (subsets exist before anything routes to them),
+    then the Gateway and VirtualServices.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, env: Env) -> None:
+        super().__init__(scope, id, disable_resource_name_hashes=True)
+        self.env = env
+        kplus.Namespace(
+            self,
+            "Namespace",
+            metadata=cdk8s.ApiObjectMetadata(
+                name=env.namespace,
+                labels={
+                    "istio-injection": "enabled",
+                    POD_SECURITY: env.pod_security,
+                    "pod-security.kubernetes.io/warn": env.pod_security,
+                    "pod-security.kubernetes.io/audit": env.pod_security,
+                },
+            ),
+        )
+        NamespaceSecurity(self, "MeshSecurity", env=env)
+        secure_cookies = env.gateway.tls is not None
+        models = sorted(env.models.items())
+        for name, model in models:
+            scope_ = Construct(self, name)
+            ModelWorkloads(scope_, "Workloads", name=name, namespace=env.namespace, model=model)
+            ModelService(scope_, "Service", name=name, namespace=env.namespace, model=model)
+            ModelDestinationRule(
+                scope_, "DestinationRule", name=name, namespace=env.namespace, host=env.service_host(name), model=model
+            )
+            ModelAccess(scope_, "Access", name=name, env=env, model=model)
+        ModelGateway(self, "Gateway", env=env)
+        for name, model in models:
+            ModelVirtualService(
+                self,
+                f"{name}-routes",
+                name=name,
+                namespace=env.namespace,
+                host=env.service_host(name),
+                port=model.port,
+                model=model,
+                routes=plan_routes(name, model, secure_cookies=secure_cookies),
+                gateway=gateway_ref(env),
+            )

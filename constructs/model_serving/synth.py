@@ -1,0 +1,126 @@
+"""Synthesize the fleet, check it, and swap it into dist/ in one step (dist/ survives any failure)."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .config import ConfigError, Fleet, load_fleet
+
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class SynthError(Exception):
+    """The fleet synthesized, but the result failed a check; str() is a readable report."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One synthesized environment: its file name, YAML text and objects."""
+
+    env: str
+    filename: str
+    text: str
+    objects: list[dict]
+
+
+def synthesize(fleet: Fleet) -> list[Output]:
+    """Run the real cdk8s synthesis for every environment (one App each, in one node process)."""
+    import cdk8s
+
+    from .chart import ModelServingChart
+
+    outputs = []
+    for name, env in fleet.environments.items():
+        app = cdk8s.App()
+        ModelServingChart(app, name, env=env)
+        text = app.synth_yaml()
+        objects = [doc for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]
+        outputs.append(Output(env=name, filename=f"{name}.k8s.yaml", text=text, objects=objects))
+    return outputs
+
+
+def check(outputs: list[Output]) -> list[str]:
+    """Findings that must stop a synth (errors); empty when the output is sound."""
+    return []
+
+
+def render_files(fleet: Fleet, outputs: list[Output]) -> dict[str, str]:
+    """Every file of the output folder, by name: one manifest file per environment."""
+    return {o.filename: o.text for o in outputs}
+
+
+def write_atomically(files: dict[str, str], outdir: Path) -> None:
+    """Write files into a staging folder beside `outdir`, then swap it in with two renames."""
+    outdir = outdir.resolve()
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text)
+        old = outdir.with_name(f".{outdir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if outdir.exists():
+            os.rename(outdir, old)
+        os.rename(staging, outdir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def summary(fleet: Fleet, outputs: list[Output]) -> str:
+    """What a synth produced, for humans: namespace, hosts and routes per environment."""
+    from .routing import plan_routes
+
+    lines = []
+    for out in outputs:
+        env = fleet.environments[out.env]
+        lines.append(f"{out.env}: namespace {env.namespace}, {len(out.objects)} objects -> {out.filename}")
+        scheme = "https" if env.gateway.tls else "http"
+        lines.append(f"  gateway {env.gateway_name}: {', '.join(env.gateway.hosts)}")
+        for name, model in sorted(env.models.items()):
+            edge = f", {scheme}://{model.host}{model.prefix or ''}" if model.host else ""
+            lines.append(f"  {name}: {env.service_host(name)}{edge}")
+            for route in plan_routes(name, model, secure_cookies=env.gateway.tls is not None):
+                split = ", ".join(
+                    f"{d.version} {d.weight}%" if d.weight is not None else d.version for d in route.destinations
+                )
+                mirror = f" (mirror {route.mirror.percent:g}% to {route.mirror.version})" if route.mirror else ""
+                lines.append(f"    {route.name}: {split}{mirror}")
+    return "\n".join(lines)
+
+
+def run(config: Path, outdir: Path, *, link_into: Path | None = None) -> int:
+    """Load, synthesize, check and write; user mistakes print one line and exit non-zero.
+
+    Human output goes to stderr (the cdk8s CLI swallows the app's stdout). `link_into` is the
+    cdk8s CLI's scratch folder: it gets links to the files in `outdir` so `cdk8s synth` lists them.
+    """
+    if link_into is not None:
+        link_into.mkdir(parents=True, exist_ok=True)
+    try:
+        fleet = load_fleet(config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for warning in fleet.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    outputs = synthesize(fleet)
+    problems = check(outputs)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged", file=sys.stderr)
+        return 1
+    write_atomically(render_files(fleet, outputs), outdir)
+    if link_into is not None:
+        for out in outputs:
+            (link_into / out.filename).symlink_to(os.path.relpath(outdir / out.filename, link_into))
+    print(summary(fleet, outputs), file=sys.stderr)
+    return 0

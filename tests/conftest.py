@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole suite."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import ROOT, load_yaml, synth_data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def reference() -> tuple:
+    """The repo's serving.yaml, validated and synthesized once per test session."""
+    return synth_data(load_yaml(ROOT / "serving.yaml"), source="serving.yaml")
+
+
+@pytest.fixture
+def base_config() -> dict:
+    """A fresh, mutable copy of serving.yaml's data for tests that break it."""
+    return load_yaml(ROOT / "serving.yaml")

@@ -1,0 +1,79 @@
+"""dist/ is what a fresh synth of serving.yaml produces, and survives every failure."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, synth_data, load_yaml
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_committed_dist_equals_a_fresh_synth(reference) -> None:
+    fleet, outputs = reference
+    from model_serving.synth import render_files
+
+    assert _tree(ROOT / "dist") == {name: text.encode() for name, text in render_files(fleet, outputs).items()}
+
+
+def test_synth_is_deterministic(reference) -> None:
+    _, again = synth_data(load_yaml(ROOT / "serving.yaml"), source="serving.yaml")
+    assert [o.text for o in again] == [o.text for o in reference[1]]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A scratch copy of the project's inputs and dist/, to run the real command against."""
+    for name in ("serving.yaml", "main.py", "cdk8s.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "dist", tmp_path / "dist")
+    return tmp_path
+
+
+def _synth(project: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-O", "main.py"], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_synth_command_writes_dist_and_summary(project: Path) -> None:
+    shutil.rmtree(project / "dist")
+    result = _synth(project)
+    assert result.returncode == 0, result.stderr
+    assert _tree(project / "dist") == _tree(ROOT / "dist")
+    assert "ai-model: ai-model.ai-services.svc.cluster.local, https://ai-model.example.com" in result.stderr
+    assert "default: v1 90%, v2 10%" in result.stderr
+
+
+def test_weight_change_is_a_small_diff_in_dist(project: Path) -> None:
+    config = project / "serving.yaml"
+    config.write_text(config.read_text().replace("weight: 90", "weight: 80").replace("weight: 10", "weight: 20"))
+    result = _synth(project)
+    assert result.returncode == 0, result.stderr
+    before = (ROOT / "dist" / "production.k8s.yaml").read_text().splitlines()
+    after = (project / "dist" / "production.k8s.yaml").read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(before) == len(after)
+    assert changed == [("          weight: 90", "          weight: 80"), ("          weight: 10", "          weight: 20")]
+
+
+def test_fails_when_config_is_bad_and_leaves_dist_untouched(project: Path) -> None:
+    config = project / "serving.yaml"
+    config.write_text(config.read_text().replace("weight: 10", "weight: 15"))
+    before = _tree(project / "dist")
+    result = _synth(project)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: serving.yaml: models.ai-model")
+    assert "sum to 105" in lines[0] and "fix:" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert _tree(project / "dist") == before
