@@ -1,0 +1,125 @@
+"""DestinationRule checks: known host, subsets that select pods, server certificate verification."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..findings import (
+    NO_CERT_VERIFICATION_DESTINATION,
+    NO_CERT_VERIFICATION_PORT,
+    SUBSET_SELECTS_NO_PODS,
+    UNKNOWN_DESTINATION_RULE_HOST,
+    Finding,
+)
+from ..index import CLUSTER_SUFFIX, Index, Resource, as_dict, as_list, format_labels, label_map, selects
+
+
+def traffic_policies(rule: Resource) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(`trafficPolicy` | `subset "v1"`, policy) for the rule's top-level and per-subset policies."""
+    top = as_dict(rule.spec.get("trafficPolicy"))
+    if top:
+        yield "trafficPolicy", top
+    for subset in as_list(rule.spec.get("subsets")):
+        policy = as_dict(as_dict(subset).get("trafficPolicy"))
+        if policy:
+            yield f'subset "{as_dict(subset).get("name")}"', policy
+
+
+def port_level_settings(policy: dict[str, Any]) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(port number, settings) for each `portLevelSettings` entry."""
+    for settings in as_list(policy.get("portLevelSettings")):
+        settings = as_dict(settings)
+        yield as_dict(settings.get("port")).get("number"), settings
+
+
+def _host(rule: Resource) -> str | None:
+    host = rule.spec.get("host")
+    return host if isinstance(host, str) and host.strip() else None
+
+
+def check_destination_rule_hosts(index: Index) -> Iterator[Finding]:
+    """A DestinationRule for an in-cluster host names a Service (or a ServiceEntry host)."""
+    for rule in index.destination_rules:
+        host = _host(rule)
+        if host is None:
+            continue
+        fqdn = index.canonical_host(host, rule.namespace)
+        if not fqdn.endswith(CLUSTER_SUFFIX):
+            continue  # external hosts (api.example.com, *.local) are not ours to resolve
+        if fqdn.startswith("*"):
+            known = bool(index.services_matching(fqdn))
+        else:
+            known = index.resolve_service(host, rule.namespace) is not None
+        if not known and not index.service_entry_matches(host, rule.namespace):
+            yield Finding.of(
+                UNKNOWN_DESTINATION_RULE_HOST,
+                rule.ref,
+                f'host "{host}" matches no Service or ServiceEntry (looked for {fqdn})',
+                "correct the host (use the FQDN for another namespace's Service), or create the Service",
+            )
+
+
+def check_subsets_select_pods(index: Index) -> Iterator[Finding]:
+    """Every subset, together with the host Service's selector, selects some workload's pods."""
+    for rule in index.destination_rules:
+        host = _host(rule)
+        service = index.resolve_service(host, rule.namespace) if host else None
+        if service is None or service.spec.get("type") == "ExternalName":
+            continue
+        selector = label_map(service.spec.get("selector"))
+        if not selector:
+            continue  # endpoints are managed by hand: no pods to reason about
+        workloads = index.workloads_selected(service.namespace, selector)
+        for subset in as_list(rule.spec.get("subsets")):
+            subset = as_dict(subset)
+            labels = label_map(subset.get("labels"))
+            if any(selects(labels, workload.pod_labels) for workload in workloads):
+                continue
+            wanted = format_labels({**selector, **labels})
+            yield Finding.of(
+                SUBSET_SELECTS_NO_PODS,
+                rule.ref,
+                f'subset "{subset.get("name")}" selects no pods: no workload in namespace {service.namespace} '
+                f"has pod labels {wanted} (Service {service.key} selector plus subset labels); "
+                "requests to it fail with 503 UH",
+                "fix the subset labels or the workload's pod template labels, or remove the subset",
+            )
+
+
+def _unverified_mode(tls: dict[str, Any]) -> str | None:
+    """The TLS mode if it originates TLS without any way to verify the server's certificate."""
+    mode = tls.get("mode")
+    if mode not in ("SIMPLE", "MUTUAL"):
+        return None
+    if tls.get("caCertificates") or tls.get("credentialName"):
+        return None
+    # insecureSkipVerify: true is an explicit, reviewed opt-out; do not nag about it.
+    return None if tls.get("insecureSkipVerify") is True else str(mode)
+
+
+def check_tls_certificates(index: Index) -> Iterator[Finding]:
+    """SIMPLE/MUTUAL TLS origination names a CA (caCertificates or credentialName)."""
+    fix = "set tls.caCertificates (or credentialName) so the server certificate is verified"
+    for rule in index.destination_rules:
+        host = _host(rule) or "?"
+        for where, policy in traffic_policies(rule):
+            mode = _unverified_mode(as_dict(policy.get("tls")))
+            if mode:
+                yield Finding.of(
+                    NO_CERT_VERIFICATION_DESTINATION,
+                    rule.ref,
+                    f"{where} sets tls mode {mode} for host {host} but no caCertificates, "
+                    "so the server certificate is not verified",
+                    fix,
+                )
+            for port, settings in port_level_settings(policy):
+                mode = _unverified_mode(as_dict(settings.get("tls")))
+                if mode:
+                    yield Finding.of(
+                        NO_CERT_VERIFICATION_PORT,
+                        rule.ref,
+                        f"{where} port {port} sets tls mode {mode} for host {host} but no caCertificates, "
+                        "so the server certificate is not verified",
+                        fix,
+                    )

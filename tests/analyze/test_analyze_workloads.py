@@ -1,0 +1,83 @@
+"""Service and Namespace checks: port names, selectors, sidecar injection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model_serving.analyze import Finding, analyze, load_manifests
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "analyze"
+
+
+def findings_for(*names: str, base: bool = True) -> list[Finding]:
+    """Analyze the named fixtures, on top of base.yaml unless `base` is False."""
+    files = (["base.yaml"] if base else []) + list(names)
+    return analyze(load_manifests([FIXTURES / name for name in files]))
+
+
+def flagged(findings: list[Finding], code: str) -> set[str]:
+    """Resources that got a finding with `code`."""
+    return {finding.resource for finding in findings if finding.code == code}
+
+
+# --- 6. Service ports and selectors ---------------------------------------------------------
+
+
+def test_protocol_named_ports_app_protocol_and_job_selector_pass() -> None:
+    assert findings_for("service_pass.yaml") == []
+
+
+def test_reports_IST0118_when_port_is_not_named_by_protocol() -> None:
+    findings = findings_for("service_port_names.yaml")
+    assert flagged(findings, "IST0118") == {"Service ai-services/ai-model-metrics"}
+    # "metrics" and the unnamed port are reported; "http" is fine.
+    heads = sorted(f.message.split(", targetPort")[0] for f in findings if f.code == "IST0118")
+    assert heads == ['port "metrics" (port 9090', "port (unnamed) (port 9091"]
+    assert {f.level for f in findings if f.code == "IST0118"} == {"Info"}
+
+
+def test_reports_IST0127_when_service_selector_matches_no_workload() -> None:
+    findings = findings_for("service_selector_no_pods.yaml")
+    assert flagged(findings, "IST0127") == {"Service ai-services/ai-model-gpu"}
+    assert any("accelerator=gpu,app=ai-model" in f.message for f in findings if f.code == "IST0127")
+
+
+def test_selector_does_not_match_workloads_of_another_namespace() -> None:
+    objects = load_manifests([FIXTURES / "base.yaml"])
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ai-model", "namespace": "other"},
+        "spec": {"selector": {"app": "ai-model"}, "ports": [{"name": "http", "port": 8080}]},
+    }
+    assert flagged(analyze([*objects, service]), "IST0127") == {"Service other/ai-model"}
+
+
+# --- 7. Namespace injection -----------------------------------------------------------------
+
+
+def test_injected_revisioned_ambient_opted_out_and_foreign_namespaces_pass() -> None:
+    assert findings_for("namespace_injection_pass.yaml", base=False) == []
+
+
+def test_reports_IST0102_when_namespace_with_workloads_is_not_injected() -> None:
+    findings = findings_for("namespace_not_injected.yaml", base=False)
+    assert flagged(findings, "IST0102") == {"Namespace ai-services"}
+    assert {f.level for f in findings if f.code == "IST0102"} == {"Info"}
+
+
+def test_reports_IST0123_when_namespace_has_both_injection_labels() -> None:
+    findings = findings_for("namespace_multiple_injection_labels.yaml", base=False)
+    assert flagged(findings, "IST0123") == {"Namespace ai-services"}
+    assert flagged(findings, "IST0102") == set()
+
+
+@pytest.mark.parametrize("labels", [{}, {"istio-injection": "true"}])
+def test_fails_when_injection_label_is_missing_or_not_enabled(labels: dict[str, str]) -> None:
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models", "labels": labels}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "llm", "namespace": "models"}},
+    ]
+    assert flagged(analyze(objects), "IST0102") == {"Namespace models"}
