@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--config", default=DEFAULT_CONFIG, help="fleet file (default: %(default)s)")
     synth.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     synth.add_argument("--link-into", default=None, help=argparse.SUPPRESS)  # cdk8s CLI's scratch outdir
+
+    analyze = sub.add_parser("analyze", help="check manifests (files or folders of YAML) like istioctl analyze")
+    analyze.add_argument("paths", nargs="+", metavar="PATH")
+    analyze.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    analyze.add_argument("--default-namespace", default="default", help="namespace of objects without one")
     return parser
 
 
@@ -36,4 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .synth import run
 
         return run(Path(args.config), Path(args.out), link_into=Path(args.link_into) if args.link_into else None)
+    if args.command == "analyze":
+        from .analyze import run as analyze
+
+        return analyze(args.paths, output=args.output, default_namespace=args.default_namespace)
     raise AssertionError(args.command)  # argparse guarantees a known command

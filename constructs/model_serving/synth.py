@@ -45,9 +45,13 @@ def synthesize(fleet: Fleet) -> list[Output]:
     return outputs
 
 
-def check(outputs: list[Output]) -> list[str]:
-    """Findings that must stop a synth (errors); empty when the output is sound."""
-    return []
+def check(outputs: list[Output]) -> tuple[list[str], list[str]]:
+    """Run the traffic-graph analyzer over everything synthesized: (errors, other findings)."""
+    from .analyze import analyze
+
+    findings = analyze([obj for out in outputs for obj in out.objects])
+    errors = [str(f) for f in findings if f.level == "Error"]
+    return errors, [str(f) for f in findings if f.level != "Error"]
 
 
 def render_files(fleet: Fleet, outputs: list[Output]) -> dict[str, str]:
@@ -112,10 +116,12 @@ def run(config: Path, outdir: Path, *, link_into: Path | None = None) -> int:
     for warning in fleet.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     outputs = synthesize(fleet)
-    problems = check(outputs)
+    problems, notes = check(outputs)
+    for note in notes:
+        print(f"analyzer: {note}", file=sys.stderr)
     if problems:
         for problem in problems:
-            print(problem, file=sys.stderr)
+            print(f"analyzer: {problem}", file=sys.stderr)
         print(f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged", file=sys.stderr)
         return 1
     write_atomically(render_files(fleet, outputs), outdir)
