@@ -34,9 +34,11 @@ $(STAMP): Pipfile.lock package-lock.json pyproject.toml | .tools/bin/pipenv
 	.venv/bin/python -m compileall -q -j 0 .venv/lib imports constructs >/dev/null
 	touch $@
 
-## synth: write dist/ from serving.yaml (staged, validated, then swapped in; dist/ is kept on any error)
+## synth: write dist/ from serving.yaml and examples/dist/<name>/ from examples/<name>.yaml
+## (staged, checked, then swapped in; the old output is kept on any error)
 synth: $(STAMP)
 	$(PIPENV) run cdk8s synth --no-check-upgrade
+	$(PIPENV) run python -O scripts/synth_examples.py
 
 ## test: the whole test suite
 test: $(STAMP)

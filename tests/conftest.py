@@ -21,3 +21,18 @@ def reference() -> tuple:
 def base_config() -> dict:
     """A fresh, mutable copy of serving.yaml's data for tests that break it."""
     return load_yaml(ROOT / "serving.yaml")
+
+
+_EXAMPLES: dict[str, tuple] = {}
+
+
+@pytest.fixture
+def example():
+    """Synthesize examples/<name>.yaml (cached per session): returns (fleet, outputs)."""
+
+    def get(name: str) -> tuple:
+        if name not in _EXAMPLES:
+            _EXAMPLES[name] = synth_data(load_yaml(ROOT / "examples" / f"{name}.yaml"), source=f"examples/{name}.yaml")
+        return _EXAMPLES[name]
+
+    return get

@@ -27,6 +27,7 @@ from .quantity import parse_duration, parse_quantity
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DURATION = re.compile(r"^(\d+(\.\d+)?(h|ms|m|s))+$")
+COOKIE_TOKEN = re.compile(r"^[A-Za-z0-9._-]+$")
 IMAGE_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
 RETRY_ON_DEFAULT = "connect-failure,refused-stream,unavailable,cancelled"
@@ -113,6 +114,14 @@ class Match(Spec):
     def _not_empty(self) -> "Match":
         if not (self.headers or self.cookies or self.query_params or self.uri):
             raise ValueError("a match needs headers, cookies, queryParams or uri; fix: add one condition")
+        if len(self.cookies) > 1:
+            # Envoy's RE2 has no lookahead, so one regex cannot find several cookies in any order.
+            raise ValueError("a match can test one cookie; fix: split it into several routes or match a header")
+        for name, value in self.cookies.items():
+            if not COOKIE_TOKEN.match(name) or not COOKIE_TOKEN.match(value):
+                raise ValueError(f"cookie {name}={value} has characters outside [A-Za-z0-9._-]; fix: use a plain token")
+        if "cookie" in {h.lower() for h in self.headers} and self.cookies:
+            raise ValueError("match both headers.cookie and cookies; fix: use cookies only")
         return self
 
 
@@ -164,6 +173,13 @@ class Sticky(Spec):
 
     cookie: str | None = None
     max_age: Duration = "24h"
+
+    @field_validator("cookie")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and not COOKIE_TOKEN.match(value):
+            raise ValueError(f"cookie name {value!r} has characters outside [A-Za-z0-9._-]; fix: use a plain token")
+        return value
 
 
 class Mirror(Spec):
@@ -371,7 +387,7 @@ class Model(Spec):
     versions: dict[Name, Version]
     # traffic
     routes: list[Route] = []
-    sticky: Sticky | bool = False
+    sticky: Sticky | bool = False  # true: defaults (cookie <model>-version, 24h)
     mirror: Mirror | None = None
     rollout: Rollout | None = None
     # resilience
@@ -433,6 +449,15 @@ class Model(Spec):
                     raise ValueError("rollout.canary equals rollout.stable; fix: name two different versions")
         if self.prefix and not self.host:
             raise ValueError("prefix needs a host to route on; fix: set host: <external host>")
+        if self.prefix and any(r.match.uri for r in self.routes):
+            raise ValueError("routes[].match.uri cannot be combined with the model's prefix; fix: drop one of them")
+        for route in self.routes:
+            if route.retries and route.timeout != "none":
+                limit = parse_duration(route.timeout or (self.timeout if self.timeout != "none" else "0s"))
+                if limit and route.retries.attempts * parse_duration(route.retries.per_try_timeout) > limit:
+                    raise ValueError(
+                        f"route {route.name!r}: retries exceed its timeout; fix: raise timeout, or lower attempts or perTryTimeout"
+                    )
         budget = self.retries.attempts * parse_duration(self.retries.per_try_timeout)
         if self.timeout != "none" and self.retries.attempts and budget > parse_duration(self.timeout):
             raise ValueError(

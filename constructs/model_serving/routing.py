@@ -45,7 +45,9 @@ class RoutePlan:
 
 def cookie_regex(cookie: str, value: str) -> str:
     """A regex on the Cookie header that finds `cookie=value` among other cookies."""
-    return f"^(.*?;\\s*)?({cookie}={value})(;.*)?$"
+    # Names and values are [A-Za-z0-9._-] (config enforces it): only '.' needs escaping.
+    pair = f"{cookie}={value}".replace(".", "\\.")
+    return f"^(.*?;\\s*)?({pair})(;.*)?$"
 
 
 def sticky_cookie_name(model_name: str, model: Model) -> str | None:
@@ -57,59 +59,42 @@ def sticky_cookie_name(model_name: str, model: Model) -> str | None:
 
 
 def plan_routes(model_name: str, model: Model, *, secure_cookies: bool = True) -> list[RoutePlan]:
-    """The ordered routes for a model's traffic (mesh and gateway alike)."""
+    """The ordered routes for a model's traffic (mesh and gateway alike).
+
+    A/B rules that name a version come first, in declared order. Every weighted route (rules
+    with `weighted: true`, then the default) is preceded by its sticky variants when the model
+    is sticky: the same match plus the cohort cookie, sending returning users to their version.
+    """
     timeout = "0s" if model.timeout == "none" else model.timeout
     common = {"retries": model.retries, "fault": model.fault, "timeout": timeout}
+    cookie = sticky_cookie_name(model_name, model)
+    set_cookie = _set_cookie(cookie, model, secure=secure_cookies)
     routes: list[RoutePlan] = []
 
     for rule in model.routes:
-        if rule.version:
-            targets: tuple[Destination, ...] = (Destination(rule.version),)
-        else:
-            targets = _weighted(model, set_cookie=None)
         headers = dict(rule.match.headers)
-        if rule.match.cookies:
-            pattern = "".join(f"(?=.*\\b{name}={value}\\b)" for name, value in rule.match.cookies.items())
-            headers["cookie"] = StringMatch(regex=f"^{pattern}.*$")
-        routes.append(
-            RoutePlan(
-                name=rule.name,
-                destinations=targets,
-                headers=headers,
-                query_params=dict(rule.match.query_params),
-                uri=rule.match.uri,
-                **{
-                    **common,
-                    "timeout": ("0s" if rule.timeout == "none" else rule.timeout) if rule.timeout else timeout,
-                    "retries": rule.retries or model.retries,
-                },
-            )
+        for name, value in rule.match.cookies.items():  # at most one (config enforces it)
+            headers["cookie"] = StringMatch(regex=cookie_regex(name, value))
+        plan = RoutePlan(
+            name=rule.name,
+            destinations=(Destination(rule.version),) if rule.version else _weighted(model, set_cookie=set_cookie),
+            headers=headers,
+            query_params=dict(rule.match.query_params),
+            uri=rule.match.uri,
+            **{
+                **common,
+                "timeout": ("0s" if rule.timeout == "none" else rule.timeout) if rule.timeout else timeout,
+                "retries": rule.retries or model.retries,
+            },
         )
+        if rule.weighted and cookie:
+            routes.extend(_sticky_variants(plan, model, cookie))
+        routes.append(plan)
 
-    cookie = sticky_cookie_name(model_name, model)
-    set_cookie = None
+    default = RoutePlan(name="default", destinations=_weighted(model, set_cookie=set_cookie), **common)
     if cookie:
-        sticky = model.sticky_spec
-        assert sticky is not None
-        attributes = f"Max-Age={int(parse_duration(sticky.max_age))}; Path=/; HttpOnly; SameSite=Lax"
-        if secure_cookies:
-            attributes += "; Secure"
-        set_cookie = f"{cookie}={{version}}; {attributes}"
-        # Returning users keep the version they were given, while it still takes live traffic;
-        # a rollback (weight 0) therefore releases the cohort at once.
-        for name, version in model.versions.items():
-            if name == model.stable or version.weight == 0:
-                continue
-            routes.append(
-                RoutePlan(
-                    name=f"sticky-{name}",
-                    destinations=(Destination(name),),
-                    headers={"cookie": StringMatch(regex=cookie_regex(cookie, name))},
-                    **common,
-                )
-            )
-
-    routes.append(RoutePlan(name="default", destinations=_weighted(model, set_cookie=set_cookie), **common))
+        routes.extend(_sticky_variants(default, model, cookie))
+    routes.append(default)
 
     if model.mirror:
         routes = [
@@ -118,6 +103,36 @@ def plan_routes(model_name: str, model: Model, *, secure_cookies: bool = True) -
             for r in routes
         ]
     return routes
+
+
+def _set_cookie(cookie: str | None, model: Model, *, secure: bool) -> str | None:
+    """The Set-Cookie template (with `{version}`) that enrols a user in a cohort."""
+    sticky = model.sticky_spec
+    if cookie is None or sticky is None:
+        return None
+    attributes = f"Max-Age={int(parse_duration(sticky.max_age))}; Path=/; HttpOnly; SameSite=Lax"
+    if secure:
+        attributes += "; Secure"
+    return f"{cookie}={{version}}; {attributes}"
+
+
+def _sticky_variants(plan: RoutePlan, model: Model, cookie: str) -> list[RoutePlan]:
+    """Copies of a weighted route that keep returning users on the version they were given.
+
+    Only versions that still take live traffic get one, so a rollback (weight 0) releases the
+    cohort at once; the stable version sets no cookie and needs none.
+    """
+    prefix = "" if plan.name == "default" else f"{plan.name}-"
+    return [
+        replace(
+            plan,
+            name=f"{prefix}sticky-{name}",
+            destinations=(Destination(name),),
+            headers={**plan.headers, "cookie": StringMatch(regex=cookie_regex(cookie, name))},
+        )
+        for name, version in model.versions.items()
+        if name != model.stable and version.weight > 0
+    ]
 
 
 def _weighted(model: Model, *, set_cookie: str | None) -> tuple[Destination, ...]:

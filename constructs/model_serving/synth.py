@@ -100,7 +100,7 @@ def summary(fleet: Fleet, outputs: list[Output]) -> str:
     return "\n".join(lines)
 
 
-def run(config: Path, outdir: Path, *, link_into: Path | None = None) -> int:
+def run(config: Path, outdir: Path, *, link_into: Path | None = None, quiet: bool = False) -> int:
     """Load, synthesize, check and write; user mistakes print one line and exit non-zero.
 
     Human output goes to stderr (the cdk8s CLI swallows the app's stdout). `link_into` is the
@@ -128,5 +128,6 @@ def run(config: Path, outdir: Path, *, link_into: Path | None = None) -> int:
     if link_into is not None:
         for out in outputs:
             (link_into / out.filename).symlink_to(os.path.relpath(outdir / out.filename, link_into))
-    print(summary(fleet, outputs), file=sys.stderr)
+    if not quiet:
+        print(summary(fleet, outputs), file=sys.stderr)
     return 0

@@ -1,0 +1,22 @@
+"""Synthesize every examples/<name>.yaml into examples/dist/<name>/ (one process for all)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from model_serving.synth import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    """Run the real synth for each example; stop at the first failure."""
+    for config in sorted((ROOT / "examples").glob("*.yaml")):
+        status = run(config.relative_to(ROOT), (ROOT / "examples" / "dist" / config.stem).relative_to(ROOT), quiet=True)
+        if status:
+            return status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
