@@ -37,8 +37,8 @@ $(STAMP): Pipfile.lock package-lock.json pyproject.toml | .tools/bin/pipenv
 ## synth: write dist/ from serving.yaml and examples/dist/<name>/ from examples/<name>.yaml
 ## (staged, checked, then swapped in; the old output is kept on any error)
 synth: $(STAMP)
-	$(PIPENV) run cdk8s synth --no-check-upgrade
-	$(PIPENV) run python -O scripts/synth_examples.py
+	MODEL_SERVING_VALIDATE=1 $(PIPENV) run cdk8s synth --no-check-upgrade
+	MODEL_SERVING_VALIDATE=1 $(PIPENV) run python -O scripts/synth_examples.py
 
 ## test: the whole test suite
 test: $(STAMP)

@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--config", default=DEFAULT_CONFIG, help="fleet file (default: %(default)s)")
     synth.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     synth.add_argument("--link-into", default=None, help=argparse.SUPPRESS)  # cdk8s CLI's scratch outdir
+    synth.add_argument(
+        "--validate",
+        action="store_true",
+        default=os.environ.get("MODEL_SERVING_VALIDATE") == "1",
+        help="also check Istio CRD schemas + CEL rules and strict Kubernetes schemas (MODEL_SERVING_VALIDATE=1)",
+    )
 
     analyze = sub.add_parser("analyze", help="check manifests (files or folders of YAML) like istioctl analyze")
     analyze.add_argument("paths", nargs="+", metavar="PATH")
@@ -40,7 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "synth":
         from .synth import run
 
-        return run(Path(args.config), Path(args.out), link_into=Path(args.link_into) if args.link_into else None)
+        return run(
+            Path(args.config),
+            Path(args.out),
+            link_into=Path(args.link_into) if args.link_into else None,
+            validate=args.validate,
+        )
     if args.command == "analyze":
         from .analyze import run as analyze
 

@@ -33,7 +33,8 @@ class RoutePlan:
     gateway: str | None = None  # restrict the match to one gateway (prefix routing)
     rewrite: str | None = None
     mirror: Mirror | None = None
-    timeout: str | None = None  # "0s" disables the route timeout
+    # None: no route timeout. Istio's default for HTTP routes is none, and its CRD rejects "0s".
+    timeout: str | None = None
     retries: Retries | None = None
     fault: Fault | None = None
 
@@ -65,7 +66,7 @@ def plan_routes(model_name: str, model: Model, *, secure_cookies: bool = True) -
     with `weighted: true`, then the default) is preceded by its sticky variants when the model
     is sticky: the same match plus the cohort cookie, sending returning users to their version.
     """
-    timeout = "0s" if model.timeout == "none" else model.timeout
+    timeout = None if model.timeout == "none" else model.timeout
     common = {"retries": model.retries, "fault": model.fault, "timeout": timeout}
     cookie = sticky_cookie_name(model_name, model)
     set_cookie = _set_cookie(cookie, model, secure=secure_cookies)
@@ -83,7 +84,7 @@ def plan_routes(model_name: str, model: Model, *, secure_cookies: bool = True) -
             uri=rule.match.uri,
             **{
                 **common,
-                "timeout": ("0s" if rule.timeout == "none" else rule.timeout) if rule.timeout else timeout,
+                "timeout": (None if rule.timeout == "none" else rule.timeout) if rule.timeout else timeout,
                 "retries": rule.retries or model.retries,
             },
         )

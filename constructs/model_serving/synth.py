@@ -54,6 +54,13 @@ def check(outputs: list[Output]) -> tuple[list[str], list[str]]:
     return errors, [str(f) for f in findings if f.level != "Error"]
 
 
+def schema_problems(outputs: list[Output]) -> list[str]:
+    """Istio objects against their CRD schema and CEL rules, built-in kinds strictly."""
+    from .validate import default_crd_path, validate_manifests
+
+    return [f"schema: {e}" for e in validate_manifests([o for out in outputs for o in out.objects], crd_path=default_crd_path())]
+
+
 def render_files(fleet: Fleet, outputs: list[Output]) -> dict[str, str]:
     """Every file of the output folder, by name: one manifest file per environment."""
     return {o.filename: o.text for o in outputs}
@@ -100,11 +107,14 @@ def summary(fleet: Fleet, outputs: list[Output]) -> str:
     return "\n".join(lines)
 
 
-def run(config: Path, outdir: Path, *, link_into: Path | None = None, quiet: bool = False) -> int:
+def run(
+    config: Path, outdir: Path, *, link_into: Path | None = None, quiet: bool = False, validate: bool = False
+) -> int:
     """Load, synthesize, check and write; user mistakes print one line and exit non-zero.
 
     Human output goes to stderr (the cdk8s CLI swallows the app's stdout). `link_into` is the
     cdk8s CLI's scratch folder: it gets links to the files in `outdir` so `cdk8s synth` lists them.
+    `validate` adds the Istio CRD schema + CEL and strict Kubernetes schema checks (~0.5 s more).
     """
     if link_into is not None:
         link_into.mkdir(parents=True, exist_ok=True)
@@ -115,13 +125,20 @@ def run(config: Path, outdir: Path, *, link_into: Path | None = None, quiet: boo
         return 2
     for warning in fleet.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    outputs = synthesize(fleet)
+    try:
+        outputs = synthesize(fleet)
+    except Exception as error:  # noqa: BLE001 (a construct bug must not cost the user dist/)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: {config}: synthesis failed ({type(error).__name__}: {reason}); {outdir} left unchanged", file=sys.stderr)
+        return 1
     problems, notes = check(outputs)
+    if validate:
+        problems += schema_problems(outputs)
     for note in notes:
         print(f"analyzer: {note}", file=sys.stderr)
     if problems:
         for problem in problems:
-            print(f"analyzer: {problem}", file=sys.stderr)
+            print(problem if problem.startswith("schema: ") else f"analyzer: {problem}", file=sys.stderr)
         print(f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged", file=sys.stderr)
         return 1
     write_atomically(render_files(fleet, outputs), outdir)
