@@ -32,11 +32,39 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("MODEL_SERVING_VALIDATE") == "1",
         help="also check Istio CRD schemas + CEL rules and strict Kubernetes schemas (MODEL_SERVING_VALIDATE=1)",
     )
+    synth.add_argument(
+        "--allow-break",
+        action="store_true",
+        default=os.environ.get("MODEL_SERVING_ALLOW_BREAK") == "1",
+        help="emergencies only: drop a version dist/ still routes to in one step (MODEL_SERVING_ALLOW_BREAK=1)",
+    )
+
+    plan_help = "what a fresh synth would change against dist/, in plain words (exit 0 none, 1 changes, 2 error)"
+    plan = sub.add_parser("plan", help=plan_help, description=plan_help)
+    plan.add_argument("--config", default=DEFAULT_CONFIG, help="fleet file (default: %(default)s)")
+    plan.add_argument("--out", default=DEFAULT_OUT, help="output folder to compare with (default: %(default)s)")
+    plan.add_argument("--ref", default=None, help="compare with the output folder as committed at this git ref")
+    plan.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: for a PR comment")
 
     analyze = sub.add_parser("analyze", help="check manifests (files or folders of YAML) like istioctl analyze")
     analyze.add_argument("paths", nargs="+", metavar="PATH")
     analyze.add_argument("--output", "-o", choices=("text", "json"), default="text")
     analyze.add_argument("--default-namespace", default="default", help="namespace of objects without one")
+
+    # Git-kept traffic changes: edit serving.yaml in place (comments and layout kept), then synth.
+    edits = {
+        "promote": "move rollout.canary to its next step, or complete the promotion, then synth",
+        "rollback": "send all live traffic back to rollout.stable, then synth",
+        "set-weights": "set version weights (the others keep theirs; the sum must be 100), then synth",
+    }
+    for name, text in edits.items():
+        edit = sub.add_parser(name, help=text, description=text)
+        edit.add_argument("model", metavar="MODEL")
+        if name == "set-weights":
+            edit.add_argument("assignments", nargs="+", metavar="VERSION=WEIGHT")
+        edit.add_argument("--config", default=DEFAULT_CONFIG, help="fleet file, edited in place (default: %(default)s)")
+        edit.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+        edit.add_argument("--env", default=None, help="environment whose weights to edit (when several override them)")
     return parser
 
 
@@ -51,9 +79,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.out),
             link_into=Path(args.link_into) if args.link_into else None,
             validate=args.validate,
+            allow_break=args.allow_break,
         )
+    if args.command == "plan":
+        from .plan import run as plan
+
+        return plan(Path(args.config), Path(args.out), ref=args.ref, output=args.format)
     if args.command == "analyze":
         from .analyze import run as analyze
 
         return analyze(args.paths, output=args.output, default_namespace=args.default_namespace)
+    if args.command in ("promote", "rollback", "set-weights"):
+        from .edit import run as edit
+
+        return edit(
+            args.command,
+            model=args.model,
+            config=Path(args.config),
+            outdir=Path(args.out),
+            env=args.env,
+            assignments=getattr(args, "assignments", ()),
+        )
     raise AssertionError(args.command)  # argparse guarantees a known command

@@ -62,8 +62,10 @@ def schema_problems(outputs: list[Output]) -> list[str]:
 
 
 def render_files(fleet: Fleet, outputs: list[Output]) -> dict[str, str]:
-    """Every file of the output folder, by name: one manifest file per environment."""
-    return {o.filename: o.text for o in outputs}
+    """Every file of the output folder, by name: one manifest file per environment, and the traffic map."""
+    from .trafficmap import render_traffic_map
+
+    return {**{o.filename: o.text for o in outputs}, "TRAFFIC.md": render_traffic_map(fleet)}
 
 
 def write_atomically(files: dict[str, str], outdir: Path) -> None:
@@ -108,13 +110,20 @@ def summary(fleet: Fleet, outputs: list[Output]) -> str:
 
 
 def run(
-    config: Path, outdir: Path, *, link_into: Path | None = None, quiet: bool = False, validate: bool = False
+    config: Path,
+    outdir: Path,
+    *,
+    link_into: Path | None = None,
+    quiet: bool = False,
+    validate: bool = False,
+    allow_break: bool = False,
 ) -> int:
     """Load, synthesize, check and write; user mistakes print one line and exit non-zero.
 
     Human output goes to stderr (the cdk8s CLI swallows the app's stdout). `link_into` is the
     cdk8s CLI's scratch folder: it gets links to the files in `outdir` so `cdk8s synth` lists them.
     `validate` adds the Istio CRD schema + CEL and strict Kubernetes schema checks (~0.5 s more).
+    `allow_break` skips the make-before-break rule (dropping a version dist/ still routes to).
     """
     if link_into is not None:
         link_into.mkdir(parents=True, exist_ok=True)
@@ -141,6 +150,14 @@ def run(
             print(problem if problem.startswith("schema: ") else f"analyzer: {problem}", file=sys.stderr)
         print(f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged", file=sys.stderr)
         return 1
+    if not allow_break:
+        from .plan import removed_while_routed
+
+        blocked = removed_while_routed(outdir, outputs, source=fleet.source)
+        if blocked:
+            more = f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""
+            print(f"error: {blocked[0]}{more}", file=sys.stderr)
+            return 2
     write_atomically(render_files(fleet, outputs), outdir)
     if link_into is not None:
         for out in outputs:

@@ -1,0 +1,151 @@
+"""The traffic map: a Mermaid diagram and a weights table per environment, for review in a PR.
+
+Written by synth as dist/TRAFFIC.md (kubectl ignores .md files). It is drawn from the fleet
+model and the same `plan_routes` the VirtualServices are built from, never from manifests, so
+the picture cannot drift from what is applied.
+"""
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+from .config import Env, Fleet, Model, StringMatch
+from .routing import Destination, RoutePlan, plan_routes
+
+# Characters written as they are inside a quoted Mermaid label; everything else becomes a
+# `#<code>;` entity. `"` would end the label, `#...;` is Mermaid's own entity syntax, `<`/`&`
+# are HTML in labels, `$$` starts math, a leading backtick a Markdown string, and `:` / `;` feed
+# Mermaid's style-statement pre-pass: none may appear literally, whatever a header or regex holds.
+_SAFE = frozenset(string.ascii_letters + string.digits + " .,-_/%@+=()[]?!'")
+WORD_JOINER = "\u2060"
+_DIGEST_SHOWN = 12  # hex digits of a sha256 digest kept in the diagram (the table has it all)
+
+
+def mermaid_text(text: str) -> str:
+    """Escape arbitrary text for use inside a double-quoted Mermaid label."""
+    out = []
+    for i, c in enumerate(text):
+        if c == "$" and i and text[i - 1] == "$":
+            # Mermaid renders `$$...$$` as KaTeX math even from entities: an invisible word
+            # joiner between the two dollars keeps the text as it is.
+            out.append(f"#{ord(WORD_JOINER)};")
+        out.append(c if c in _SAFE else f"#{ord(c)};")
+    return "".join(out)
+
+
+def _label(*lines: str) -> str:
+    """A quoted Mermaid label with one escaped line per argument."""
+    return '"' + "<br/>".join(mermaid_text(line) for line in lines) + '"'
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _describe_match(kind: str, name: str | None, match: StringMatch) -> str:
+    subject = f"{kind} {name}" if name else kind
+    if match.exact is not None:
+        return f"{subject} = {match.exact}"
+    if match.prefix is not None:
+        return f"{subject} starts with {match.prefix}"
+    return f"{subject} matches {match.regex}"
+
+
+def match_lines(route: RoutePlan) -> list[str]:
+    """The conditions a route matches on, one per line (empty for the catch-all)."""
+    lines = [_describe_match("uri", None, route.uri)] if route.uri else []
+    lines += [_describe_match("header", k, v) for k, v in sorted(route.headers.items())]
+    lines += [_describe_match("query", k, v) for k, v in sorted(route.query_params.items())]
+    return lines
+
+
+def short_image(image: str) -> str:
+    """The image without its registry path and with a shortened digest, for diagram labels."""
+    name = image.rsplit("/", 1)[-1]
+    base, at, digest = name.partition("@")
+    if at and digest.startswith("sha256:"):
+        return f"{base}@sha256:{digest[7:7 + _DIGEST_SHOWN]}"
+    return name
+
+
+def replicas_text(model: Model, version: str) -> str:
+    """Fixed replicas, or the autoscaling range that replaces them."""
+    if model.autoscaling:
+        return f"{model.autoscaling.min_replicas}-{model.autoscaling.max_replicas} (autoscaled)"
+    count = model.versions[version].replicas
+    return f"{count} replica" + ("" if count == 1 else "s")
+
+
+def _share(destination: Destination) -> str:
+    return "100%" if destination.weight is None else f"{destination.weight}%"
+
+
+def _diagram(env: Env) -> list[str]:
+    """The flowchart of one environment: gateway -> hosts -> models -> routes -> versions."""
+    scheme = "HTTPS" if env.gateway.tls else "HTTP"
+    lines = [
+        "flowchart LR",
+        f"  gw{{{{{_label(f'gateway {env.namespace}/{env.gateway_name}', scheme)}}}}}",
+        f"  mesh(({_label('mesh')}))",
+    ]
+    models = sorted(env.models.items())
+    hosts = sorted({m.host for _, m in models if m.host})
+    host_ids = {host: f"host{i}" for i, host in enumerate(hosts, 1)}
+    for host, node in host_ids.items():
+        lines.append(f"  {node}([{_label(host)}])")
+        lines.append(f"  gw --> {node}")
+    for i, (name, model) in enumerate(models, 1):
+        node = f"model{i}"
+        lines.append(f"  {node}[[{_label(name)}]]")
+        if model.host:
+            lines.append(f"  {host_ids[model.host]} -->|{_label(model.prefix or '/')}| {node}")
+        lines.append(f"  mesh -->|{_label(env.service_host(name))}| {node}")
+        version_ids = {v: f"{node}v{j}" for j, v in enumerate(model.versions, 1)}
+        for version, vnode in version_ids.items():
+            spec = model.versions[version]
+            lines.append(f"  {vnode}({_label(version, short_image(spec.image), replicas_text(model, version))})")
+        for j, route in enumerate(plan_routes(name, model, secure_cookies=env.gateway.tls is not None), 1):
+            rnode = f"{node}r{j}"
+            conditions = match_lines(route) or ["all other requests"]
+            extra = ["fault injected"] if route.fault else []
+            lines.append(f"  {rnode}[{_label(f'route {route.name}', *conditions, *extra)}]")
+            lines.append(f"  {node} --> {rnode}")
+            for dest in route.destinations:
+                arrow = "-.->" if dest.weight == 0 else "-->"
+                lines.append(f"  {rnode} {arrow}|{_label(_share(dest))}| {version_ids[dest.version]}")
+            if route.mirror:
+                share = f"mirror {route.mirror.percent:g}%"
+                lines.append(f"  {rnode} -.->|{_label(share)}| {version_ids[route.mirror.version]}")
+    return lines
+
+
+def _table(env: Env) -> list[str]:
+    """Weights, A/B routes and mirror percentages of every version of every model."""
+    lines = [
+        "| model | version | weight | A/B routes | mirror | replicas | image |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, model in sorted(env.models.items()):
+        for version, spec in model.versions.items():
+            routes = ", ".join(r.name for r in model.routes if r.version == version) or "-"
+            mirror = f"{model.mirror.percent:g}%" if model.mirror and model.mirror.version == version else "-"
+            cells = [name, version, f"{spec.weight}%", routes, mirror, replicas_text(model, version), f"`{spec.image}`"]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def render_traffic_map(fleet: Fleet) -> str:
+    """Markdown with one Mermaid flowchart and one weights table per environment."""
+    source = Path(fleet.source).name
+    out = [
+        "# Traffic map",
+        "",
+        f"Generated by `model-serving synth` from `{source}`; do not edit. Per environment: the gateway,",
+        "the external hosts and prefixes, each model's routes in match order (match rules, weights,",
+        "mirrors) and its versions (image, replicas). Dashed arrows carry no live traffic (weight 0 or mirror).",
+    ]
+    for env in fleet.environments.values():
+        out += ["", f"## {env.name} (namespace `{env.namespace}`)", "", "```mermaid", *_diagram(env), "```", ""]
+        out += _table(env)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,131 @@
+"""dist/TRAFFIC.md: what the traffic map says, drawn from the fleet model (rendering: test_trafficmap_render)."""
+from __future__ import annotations
+
+import copy
+import re
+
+from helpers import ROOT
+from model_serving.config import parse_fleet
+from model_serving.synth import render_files
+from model_serving.trafficmap import mermaid_text, render_traffic_map
+
+IMAGE = "registry.example.com/ml/{}:1.0.0@sha256:" + "ab" * 32
+
+
+def _fleet(data: dict):
+    return parse_fleet(copy.deepcopy(data), source="serving.yaml")
+
+
+def _blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```mermaid\n(.*?)^```$", markdown, flags=re.S | re.M)
+
+
+def _rich() -> dict:
+    """Two environments; a prefix-routed model with a mirror, a model with an A/B route and autoscaling."""
+    return {
+        "environments": {
+            "production": {"namespace": "ml", "gateway": {"name": "edge", "hosts": ["api.example.com", "chat.example.com"],
+                                                          "tls": {"credentialName": "edge-tls"}}},
+            "staging": {"namespace": "ml-staging", "gateway": {"hosts": ["*.staging.example.com"], "plainHttp": True},
+                        "models": {"chat": {"host": "chat.staging.example.com"},
+                                   "fraud": {"host": "fraud.staging.example.com"}}},
+        },
+        "models": {
+            "fraud": {
+                "host": "api.example.com",
+                "prefix": "/models/fraud/",
+                "versions": {"v1": {"image": IMAGE.format("fraud"), "weight": 100, "replicas": 3},
+                             "v2": {"image": IMAGE.format("fraud"), "weight": 0, "replicas": 1}},
+                "mirror": {"version": "v2", "percent": 5},
+            },
+            "chat": {
+                "host": "chat.example.com",
+                "versions": {"v1": {"image": "registry.example.com/ml/chat:1", "weight": 80},
+                             "v2": {"image": "registry.example.com/ml/chat:2", "weight": 20}},
+                "routes": [{"name": "beta", "match": {"headers": {"x-group": "beta"}, "uri": {"prefix": "/v2"}},
+                            "version": "v2"}],
+                "autoscaling": {"minReplicas": 2, "maxReplicas": 6, "cpuUtilization": 70},
+            },
+        },
+    }
+
+
+def test_synth_writes_the_traffic_map_next_to_the_manifests(reference) -> None:
+    fleet, outputs = reference
+    files = render_files(fleet, outputs)
+    assert files["TRAFFIC.md"] == render_traffic_map(fleet)
+    assert (ROOT / "dist" / "TRAFFIC.md").read_text() == files["TRAFFIC.md"]
+    assert not files["TRAFFIC.md"].endswith((".yaml", ".yml", ".json"))  # kubectl apply -f dist skips it
+
+
+def test_reference_map_has_the_gateway_host_model_routes_and_versions(reference) -> None:
+    text = render_traffic_map(reference[0])
+    (diagram,) = _blocks(text)
+    assert diagram.startswith("flowchart LR\n")
+    assert 'gw{{"gateway ai-services/ai-model-gateway<br/>HTTPS"}}' in diagram
+    assert 'host1(["ai-model.example.com"])' in diagram and "gw --> host1" in diagram
+    assert 'host1 -->|"/"| model1' in diagram and 'model1[["ai-model"]]' in diagram
+    assert 'mesh -->|"ai-model.ai-services.svc.cluster.local"| model1' in diagram
+    assert 'model1r1["route default<br/>all other requests"]' in diagram
+    assert 'model1r1 -->|"90%"| model1v1' in diagram and 'model1r1 -->|"10%"| model1v2' in diagram
+    assert 'model1v1("v1<br/>ai-model#58;1.0.0@sha256#58;4f1c3a0e2b9d<br/>2 replicas")' in diagram
+    assert "| ai-model | v1 | 90% | - | - | 2 replicas | `registry.example.com/ai/ai-model:1.0.0@sha256:4f1c" in text
+    assert "| ai-model | v2 | 10% | - | - | 2 replicas |" in text
+
+
+def test_map_has_one_diagram_and_table_per_environment() -> None:
+    text = render_traffic_map(_fleet(_rich()))
+    assert len(_blocks(text)) == 2
+    assert text.index("## production (namespace `ml`)") < text.index("## staging (namespace `ml-staging`)")
+    assert text.count("| model | version | weight | A/B routes | mirror | replicas | image |") == 2
+    staging = _blocks(text)[1]
+    assert 'host1(["chat.staging.example.com"])' in staging and 'host2(["fraud.staging.example.com"])' in staging
+    assert 'host2 -->|"/models/fraud/"| model2' in staging and '<br/>HTTP"}}' in staging
+
+
+def test_prefix_mirror_ab_route_and_autoscaling_are_drawn_and_tabled() -> None:
+    text = render_traffic_map(_fleet(_rich()))
+    production = _blocks(text)[0]
+    # Models sorted by name: chat is model1, fraud model2; hosts sorted: api is host1.
+    assert 'host1 -->|"/models/fraud/"| model2' in production
+    assert 'model2r1 -.->|"0%"| model2v2' in production  # weight 0: dashed, no live traffic
+    assert 'model2r1 -.->|"mirror 5%"| model2v2' in production
+    assert 'model1r1["route beta<br/>uri starts with /v2<br/>header x-group = beta"]' in production
+    assert 'model1r1 -->|"100%"| model1v2' in production
+    assert "2-6 (autoscaled)" in production
+    assert "| fraud | v2 | 0% | - | 5% | 1 replica |" in text
+    assert "| chat | v2 | 20% | beta | - | 2-6 (autoscaled) | `registry.example.com/ml/chat:2` |" in text
+
+
+def test_routes_appear_in_match_order() -> None:
+    production = _blocks(render_traffic_map(_fleet(_rich())))[0]
+    assert production.index("route beta") < production.index("route default")
+
+
+def test_map_is_deterministic_and_ignores_model_order() -> None:
+    data = _rich()
+    again = copy.deepcopy(data)
+    again["models"] = dict(reversed(list(again["models"].items())))
+    assert render_traffic_map(_fleet(data)) == render_traffic_map(_fleet(data)) == render_traffic_map(_fleet(again))
+
+
+def test_labels_escape_everything_mermaid_or_html_would_interpret() -> None:
+    escaped = mermaid_text('a"b#c;d:e<f>&g`h$$i$j')
+    assert escaped == "a#34;b#35;c#59;d#58;e#60;f#62;#38;g#96;h#36;#8288;#36;i#36;j"
+    assert re.fullmatch(r"[A-Za-z0-9 .,\-_/%@+=()\[\]?!'#;]*", mermaid_text("".join(map(chr, range(32, 0x250)))))
+
+
+def test_quotes_and_arrows_in_matches_stay_inside_their_label() -> None:
+    data = _rich()
+    data["models"]["chat"]["routes"][0]["match"] = {"headers": {'x-"odd"': {"regex": '^a"];b-->c["x$'}}}
+    production = _blocks(render_traffic_map(_fleet(data)))[0]
+    for line in production.splitlines():
+        # Every label is one quoted string: the only double quotes are the label delimiters.
+        assert line.count('"') in (0, 2, 4), line
+    assert "header x-#34;odd#34; matches #94;a#34;]#59;b--#62;c[#34;x#36;" in production
+
+
+def test_table_cells_escape_pipes() -> None:
+    data = _rich()
+    data["models"]["chat"]["versions"]["v1"]["image"] = "registry.example.com/ml/chat:1|x"
+    assert "`registry.example.com/ml/chat:1\\|x`" in render_traffic_map(_fleet(data))
