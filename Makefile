@@ -17,8 +17,10 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PIPENV_VERSION := 2026.10.3
 PIPENV := .tools/bin/pipenv
 STAMP := .venv/.installed
+# checkov pins packaging<24 (pytest needs >=24): it gets its own virtualenv under .tools/.
+CHECKOV_STAMP := .tools/checkov/.installed
 
-.PHONY: setup synth test bench imports lock clean
+.PHONY: setup synth test bench imports lock clean checkov render-tools
 
 setup: $(STAMP)
 
@@ -34,6 +36,19 @@ $(STAMP): Pipfile.lock package-lock.json pyproject.toml | .tools/bin/pipenv
 	.venv/bin/python -m compileall -q -j 0 .venv/lib imports constructs >/dev/null
 	touch $@
 
+## checkov: checkov in its own virtualenv (.tools/checkov), pinned by tools/checkov-requirements.txt
+checkov: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): tools/checkov-requirements.txt
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --no-deps --index-url "$(PIPENV_INDEX_URL)" -r tools/checkov-requirements.txt
+	.tools/checkov/bin/python -m compileall -q -j 0 .tools/checkov/lib >/dev/null
+	touch $@
+
+## render-tools: headless Chromium (Debian's package) for the traffic-map render test; mermaid comes with npm ci
+render-tools:
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
 ## synth: write dist/ from serving.yaml and examples/dist/<name>/ from examples/<name>.yaml
 ## (staged, checked, then swapped in; the old output is kept on any error)
 synth: $(STAMP)
@@ -41,7 +56,7 @@ synth: $(STAMP)
 	MODEL_SERVING_VALIDATE=1 $(PIPENV) run python -O scripts/synth_examples.py
 
 ## test: the whole test suite
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) render-tools
 	$(PIPENV) run pytest
 
 ## bench: synth benchmark, prints the table and writes bench/RESULTS.md

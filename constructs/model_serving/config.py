@@ -273,8 +273,8 @@ class Gpu(Spec):
     @field_validator("count", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"gpu count {value!r} is not a whole number; fix: use a positive integer such as 1")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"gpu count {value!r} is not a positive whole number; fix: use a positive integer such as 1")
         return value
 
 
@@ -341,12 +341,27 @@ class ModelStorage(Spec):
 
 
 class Consumer(Spec):
-    """A mesh client allowed to call the model directly (not through the gateway)."""
+    """A mesh client allowed to call the model directly (not through the gateway).
+
+    `namespace` alone admits every workload of that namespace; with `serviceAccount`, only that
+    identity. `methods` and `paths` narrow what it may call (Istio matches paths exactly, or by
+    prefix when they end in `*`).
+    """
 
     namespace: Name | None = None
     service_account: Name | None = None
     methods: list[str] = []
     paths: list[UrlPath] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            raise ValueError(
+                f"consumer {data!r} is not a mapping; fix: write {{namespace: {data}}} "
+                "(add serviceAccount: <name> to admit one identity only)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _names_someone(self) -> "Consumer":
@@ -355,6 +370,13 @@ class Consumer(Spec):
         bad = [m for m in self.methods if m not in HTTP_METHODS]
         if bad:
             raise ValueError(f"unknown HTTP method {bad[0]!r}; fix: use one of {', '.join(sorted(HTTP_METHODS))}")
+        for path in self.paths:
+            # Istio's paths know only exact and prefix ("/v1/*") matches: any other '*' is a literal.
+            if "*" in path[:-1]:
+                raise ValueError(
+                    f"path {path!r} has '*' before its end, which Istio would match literally; "
+                    "fix: use an exact path or a prefix ending in '*', such as /v1/*"
+                )
         return self
 
 
@@ -401,7 +423,7 @@ class Model(Spec):
     resources: Resources = Resources()
     health: Health = Health()
     autoscaling: Autoscaling | None = None
-    max_unavailable: int = Field(1, ge=1)  # PodDisruptionBudget; 0 would block every eviction
+    max_unavailable: int = 1  # PodDisruptionBudget: pods of a version that may be evicted at once
     termination_grace_period: Duration = "120s"
     drain_delay: Duration = "10s"  # preStop: let the mesh stop sending before the server stops
     storage: ModelStorage | None = None
@@ -412,6 +434,15 @@ class Model(Spec):
     # security
     consumers: list[Consumer] = []
     service_account_token: bool = False
+
+    @field_validator("max_unavailable")
+    @classmethod
+    def _evictable(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(
+                f"maxUnavailable {value} would block every eviction (node drains and upgrades hang); fix: use 1 or more"
+            )
+        return value
 
     @field_validator("versions")
     @classmethod
@@ -495,12 +526,26 @@ class Model(Spec):
 
 
 class Tls(Spec):
-    """HTTPS at the gateway with a Secret that lives in the gateway's namespace."""
+    """HTTPS at the gateway with a Secret that lives in the gateway's namespace.
+
+    The Secret (tls.crt, tls.key; plus ca.crt for MUTUAL) is created beside the ingress
+    gateway pods, not by this tool: keys never pass through serving.yaml or dist/.
+    """
 
     credential_name: Name
     mode: Literal["SIMPLE", "MUTUAL"] = "SIMPLE"
     min_protocol_version: Literal["TLSV1_2", "TLSV1_3"] = "TLSV1_2"
     https_redirect: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_credential(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("credentialName", data.get("credential_name")):
+            raise ValueError(
+                "tls has no credentialName; fix: set credentialName to the TLS Secret in the ingress gateway's "
+                "namespace (or drop tls and set plainHttp: true)"
+            )
+        return data
 
 
 class GatewayWorkload(Spec):
@@ -530,11 +575,26 @@ class Gateway(Spec):
 
 
 class Jwt(Spec):
-    """Require a valid JWT on requests that come through the gateway."""
+    """Require a valid JWT, from this issuer and signed by a key of `jwksUri`, on requests that
+    come through the gateway (checked by each model's sidecar, see security.ModelAccess)."""
 
     issuer: str
     jwks_uri: str
     audiences: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_issuer_and_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if not data.get("issuer"):
+                raise ValueError(
+                    "jwt has no issuer; fix: set issuer to the token issuer (the iss claim), e.g. https://auth.example.com/"
+                )
+            if not data.get("jwksUri", data.get("jwks_uri")):
+                raise ValueError(
+                    "jwt has no jwksUri; fix: set jwksUri to the issuer's key set, e.g. https://auth.example.com/.well-known/jwks.json"
+                )
+        return data
 
     @field_validator("issuer", "jwks_uri")
     @classmethod
@@ -551,6 +611,8 @@ class Environment(Spec):
     gateway: Gateway
     jwt: Jwt | None = None
     pod_security: Literal["restricted", "baseline"] = "restricted"
+    # Namespaces (e.g. Prometheus's) whose pods may scrape the sidecars' merged metrics port.
+    metrics_from: list[Name] = []
     models: dict[str, Any] = {}  # overrides, deep-merged onto the top-level models
 
 
@@ -585,6 +647,7 @@ class Env:
     jwt: Jwt | None
     pod_security: str
     models: dict[str, Model]
+    metrics_from: tuple[str, ...] = ()
 
     def service_host(self, model: str) -> str:
         """The fully qualified in-cluster host of a model's Service."""
@@ -709,6 +772,7 @@ def parse_fleet(data: Any, *, source: str = "serving.yaml") -> Fleet:
             jwt=env.jwt,
             pod_security=env.pod_security,
             models=models,
+            metrics_from=tuple(env.metrics_from),
         )
         _check_environment(source, built)
         warnings.extend(_warnings(source, built))
@@ -749,6 +813,11 @@ def _check_environment(source: str, env: Env) -> None:
 def _warnings(source: str, env: Env) -> list[str]:
     """Legal but risky choices, printed at synth."""
     out: list[str] = []
+    if env.jwt is not None and env.gateway.plain_http:
+        out.append(
+            f"{source}: environments.{env.name}.jwt: the gateway also serves plain HTTP, so bearer tokens can "
+            "cross the network unencrypted; prefer tls without plainHttp"
+        )
     for name, model in env.models.items():
         where = f"{source}: {env.name}: models.{name}"
         if model.mirror and (
@@ -766,9 +835,18 @@ def _warnings(source: str, env: Env) -> list[str]:
             )
         if model.fault:
             out.append(f"{where}.fault: Istio turns off retries and timeouts on routes with fault injection")
+        replayed = RETRY_ON_5XX & set(model.retries.retry_on.split(","))
+        if replayed and model.retries.attempts:
+            out.append(
+                f"{where}.retries.retryOn: {','.join(sorted(replayed))} retries requests the model already spent "
+                "GPU time on; prefer connection-level conditions (the default)"
+            )
         for vname, version in model.versions.items():
             image = version.image
             if IMAGE_DIGEST.search(image):
+                continue
+            if "@" in image:
+                out.append(f"{where}.versions.{vname}.image: {image} has a malformed digest; write @sha256:<64 hex digits>")
                 continue
             tag = image.rsplit("/", 1)[-1].partition(":")[2]
             if not tag or tag == "latest":

@@ -21,6 +21,7 @@ class ModelGateway(Construct):
     def __init__(self, scope: Construct, id: str, *, env: Env) -> None:
         super().__init__(scope, id)
         gateway = env.gateway
+        # Exactly the declared hosts (config refuses an empty list): never an implicit "*".
         hosts = list(gateway.hosts)
         servers = []
         if gateway.tls is not None:
