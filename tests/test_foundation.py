@@ -99,3 +99,9 @@ def test_reference_output_keeps_the_invariants_and_apply_order(reference) -> Non
     objects = objects_of(reference[1])
     assert_invariants(objects)
     assert_apply_order(objects)
+
+
+def test_virtual_services_sync_in_a_later_argo_cd_wave_than_their_subsets(reference) -> None:
+    for obj in objects_of(reference[1]):
+        wave = obj["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0")
+        assert wave == ("1" if obj["kind"] == "VirtualService" else "0"), (obj["kind"], wave)

@@ -10,6 +10,7 @@ from .config import Model, Retries, StringMatch
 from .routing import RoutePlan, edge_routes
 from .workload import labels
 
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 LB = istio.DestinationRuleSpecTrafficPolicyLoadBalancerSimple
 LB_SIMPLE = {"LEAST_REQUEST": LB.LEAST_UNDERSCORE_REQUEST, "ROUND_ROBIN": LB.ROUND_UNDERSCORE_ROBIN, "RANDOM": LB.RANDOM}
 
@@ -158,7 +159,9 @@ class ModelVirtualService(Construct):
         gateway: str,
     ) -> None:
         super().__init__(scope, id)
-        meta = {"namespace": namespace, "labels": labels(name)}
+        # Argo CD applies a sync wave only once the previous one is healthy (Deployments rolled
+        # out): routes in wave 1 reach new subsets after their pods are ready.
+        meta = {"namespace": namespace, "labels": labels(name), "annotations": {SYNC_WAVE: "1"}}
         exposed_here = model.host is not None and model.prefix is None
         istio.VirtualService(
             self,
