@@ -119,3 +119,19 @@ def assert_apply_order(objects: list[dict]) -> None:
     for i, kind in enumerate(kinds):
         if kind in ("DestinationRule", "Deployment", "Service"):
             assert i < first_vs, f"{kind} at {i} comes after a VirtualService"
+
+
+ANALYZE_FIXTURES = ROOT / "tests" / "fixtures" / "analyze"
+
+
+def analyzer_findings(*names: str, base: bool = True) -> list:
+    """Analyze the named analyzer fixtures, on top of base.yaml unless `base` is False."""
+    from model_serving.analyze import analyze, load_manifests
+
+    files = (["base.yaml"] if base else []) + list(names)
+    return analyze(load_manifests([ANALYZE_FIXTURES / name for name in files]))
+
+
+def flagged(findings: list, code: str) -> set[str]:
+    """Resources that got a finding with `code`."""
+    return {finding.resource for finding in findings if finding.code == code}

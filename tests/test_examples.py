@@ -1,7 +1,6 @@
 """Every reference example synthesizes, keeps the invariants, analyzes clean and is committed."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,6 @@
 """The Service of a model: one stable name in front of every version."""
 from __future__ import annotations
 
-import cdk8s
 import cdk8s_plus_27 as kplus
 from constructs import Construct
 

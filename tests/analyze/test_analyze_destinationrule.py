@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from model_serving.analyze import Finding, analyze, load_manifests
+from model_serving.analyze import analyze, load_manifests
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "analyze"
-
-
-def findings_for(*names: str, base: bool = True) -> list[Finding]:
-    """Analyze the named fixtures, on top of base.yaml unless `base` is False."""
-    files = (["base.yaml"] if base else []) + list(names)
-    return analyze(load_manifests([FIXTURES / name for name in files]))
-
-
-def flagged(findings: list[Finding], code: str) -> set[str]:
-    """Resources that got a finding with `code`."""
-    return {finding.resource for finding in findings if finding.code == code}
+from helpers import ANALYZE_FIXTURES as FIXTURES, analyzer_findings as findings_for, flagged
 
 
 # --- 2. subsets and hosts -------------------------------------------------------------------

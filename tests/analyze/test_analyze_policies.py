@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from model_serving.analyze import Finding, analyze, load_manifests, parse_duration
+from model_serving.analyze import parse_duration
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "analyze"
-
-
-def findings_for(*names: str, base: bool = True) -> list[Finding]:
-    """Analyze the named fixtures, on top of base.yaml unless `base` is False."""
-    files = (["base.yaml"] if base else []) + list(names)
-    return analyze(load_manifests([FIXTURES / name for name in files]))
-
-
-def flagged(findings: list[Finding], code: str) -> set[str]:
-    """Resources that got a finding with `code`."""
-    return {finding.resource for finding in findings if finding.code == code}
+from helpers import analyzer_findings as findings_for, flagged
 
 
 # --- 8. mTLS --------------------------------------------------------------------------------
