@@ -33,7 +33,8 @@ $(STAMP): Pipfile.lock package-lock.json pyproject.toml | .tools/bin/pipenv
 	.venv/bin/npm ci --no-audit --no-fund --loglevel=error
 	ln -sf ../../node_modules/.bin/cdk8s .venv/bin/cdk8s
 	# PYTHONDONTWRITEBYTECODE may be set: compile once here, not on every run.
-	.venv/bin/python -m compileall -q -j 0 .venv/lib imports constructs >/dev/null
+	# Both levels: tests run plain, synth runs with -O (its .opt-1.pyc files).
+	.venv/bin/python -m compileall -q -j 0 -o 0 -o 1 .venv/lib imports constructs >/dev/null
 	touch $@
 
 ## checkov: checkov in its own virtualenv (.tools/checkov), pinned by tools/checkov-requirements.txt

@@ -673,7 +673,7 @@ def deep_merge(base: Any, override: Any) -> Any:
     return override
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A YAML loader that rejects duplicate keys (PyYAML silently keeps the last)."""
 
 

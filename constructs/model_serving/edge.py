@@ -15,11 +15,13 @@ MIN_TLS = {
 }
 
 
-class ModelGateway(Construct):
-    """Gateway `<name>`: port 443 with the declared TLS Secret, port 80 redirecting to HTTPS."""
+class ModelGateway:
+    """Gateway `<name>`: port 443 with the declared TLS Secret, port 80 redirecting to HTTPS.
+
+    Not a construct of its own (a construct level costs a jsii call): the Gateway is added to `scope`.
+    """
 
     def __init__(self, scope: Construct, id: str, *, env: Env) -> None:
-        super().__init__(scope, id)
         gateway = env.gateway
         # Exactly the declared hosts (config refuses an empty list): never an implicit "*".
         hosts = list(gateway.hosts)
@@ -49,8 +51,8 @@ class ModelGateway(Construct):
                 )
             )
         istio.Gateway(
-            self,
-            "Resource",
+            scope,
+            id,
             metadata=cdk8s.ApiObjectMetadata(name=env.gateway_name, namespace=env.namespace),
             spec=istio.GatewaySpec(selector=dict(gateway.workload.selector), servers=servers),
         )

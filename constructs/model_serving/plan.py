@@ -11,7 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import yaml
 
@@ -48,15 +48,20 @@ def _load(text: str, where: str) -> list[dict]:
     return docs
 
 
-def read_dir(folder: Path) -> Objects:
-    """The manifests of an output folder (none if it does not exist yet)."""
+def read_dir(folder: Path, *, skip: Mapping[str, str] | None = None) -> Objects:
+    """The manifests of an output folder (none if it does not exist yet).
+
+    Files whose text equals `skip[name]` are left out (unchanged files need no parsing).
+    """
     if not folder.is_dir():
         return {}
-    return {
-        path.name: _load(path.read_text(), str(path))
+    texts = {
+        path.name: path.read_text()
         for path in sorted(folder.iterdir())
         if path.is_file() and path.name.endswith(MANIFEST_SUFFIXES)
     }
+    skip = skip or {}
+    return {name: _load(text, str(folder / name)) for name, text in texts.items() if skip.get(name) != text}
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -308,13 +313,15 @@ def blocked_removals(old: Objects, new: Objects, *, source: str, base: str) -> l
 
 def removed_while_routed(old_dir: Path, outputs: Iterable[Output], *, source: str = "serving.yaml") -> list[str]:
     """Synth's make-before-break check against the files now in `old_dir` (none: nothing to check)."""
+    outputs = list(outputs)
     try:
-        old = read_dir(old_dir)
+        # A file that synthesizes to the same text removes nothing.
+        old = read_dir(old_dir, skip={out.filename: out.text for out in outputs})
     except PlanError:
         return []  # unreadable old files route nothing we can know of; synth rewrites them
     if not old:
         return []
-    new = {out.filename: out.objects for out in outputs}
+    new = {out.filename: out.objects for out in outputs if out.filename in old}
     return [message for _, message in blocked_removals(old, new, source=source, base=f"{old_dir.as_posix().rstrip('/')}/")]
 
 

@@ -18,6 +18,7 @@ from constructs import Construct
 
 from imports.io.istio import security as istio
 
+from . import values
 from .config import Consumer, Env, Model
 from .workload import labels
 
@@ -43,14 +44,17 @@ def request_principals(env: Env) -> list[str] | None:
     return [f"{env.jwt.issuer}/*"] if env.jwt is not None else None
 
 
-class NamespaceSecurity(Construct):
-    """PeerAuthentication STRICT for the namespace, and RequestAuthentication when JWT is on."""
+class NamespaceSecurity:
+    """PeerAuthentication STRICT for the namespace, and RequestAuthentication when JWT is on.
+
+    Like the other classes here, not a construct of its own (a construct level costs a jsii
+    call): it adds its objects to `scope` under ids starting with `id`.
+    """
 
     def __init__(self, scope: Construct, id: str, *, env: Env) -> None:
-        super().__init__(scope, id)
         istio.PeerAuthentication(
-            self,
-            "Resource",
+            scope,
+            id,
             metadata=cdk8s.ApiObjectMetadata(name="default", namespace=env.namespace),
             spec=istio.PeerAuthenticationSpec(mtls=istio.PeerAuthenticationSpecMtls(mode=STRICT)),
         )
@@ -64,8 +68,8 @@ class NamespaceSecurity(Construct):
             # A plain ApiObject: the imported class writes the CRD's legacy `jwks_uri` spelling
             # (it re-maps its fields after patches too); `jwksUri` is the documented field.
             jwt = cdk8s.ApiObject(
-                self,
-                "Jwt",
+                scope,
+                f"{id}.Jwt",
                 api_version=istio.RequestAuthentication.GVK.api_version,
                 kind=istio.RequestAuthentication.GVK.kind,
                 metadata=cdk8s.ApiObjectMetadata(name="jwt", namespace=env.namespace),
@@ -93,7 +97,7 @@ def _consumer_rule(consumer: Consumer) -> istio.AuthorizationPolicySpecRules:
     )
 
 
-class ModelAccess(Construct):
+class ModelAccess:
     """Who may call a model: the ingress gateway (with a valid JWT if required) and declared consumers.
 
     An ALLOW policy denies everything it does not match, so a model without consumers is
@@ -106,7 +110,6 @@ class ModelAccess(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, env: Env, model: Model) -> None:
-        super().__init__(scope, id)
         workload = env.gateway.workload
         from_gateway = istio.AuthorizationPolicySpecRulesFromSource(
             principals=[principal(workload.namespace, workload.service_account)],
@@ -115,8 +118,8 @@ class ModelAccess(Construct):
         rules = [istio.AuthorizationPolicySpecRules(from_=[istio.AuthorizationPolicySpecRulesFrom(source=from_gateway)])]
         rules += [_consumer_rule(consumer) for consumer in model.consumers]
         istio.AuthorizationPolicy(
-            self,
-            "Resource",
+            scope,
+            id,
             metadata=cdk8s.ApiObjectMetadata(name=name, namespace=env.namespace, labels=labels(name)),
             spec=istio.AuthorizationPolicySpec(
                 action=ALLOW,
@@ -124,10 +127,10 @@ class ModelAccess(Construct):
                 rules=rules,
             ),
         )
-        ModelNetworkPolicy(self, "Network", name=name, env=env, model=model)
+        ModelNetworkPolicy(scope, f"{id}.Network", name=name, env=env, model=model)
 
 
-class ModelNetworkPolicy(Construct):
+class ModelNetworkPolicy:
     """Defence in depth below the mesh: which namespaces may open connections to a model's pods.
 
     The serving port admits the gateway's and the consumers' namespaces; the metrics port admits
@@ -136,7 +139,6 @@ class ModelNetworkPolicy(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, env: Env, model: Model) -> None:
-        super().__init__(scope, id)
         k8s = kplus.k8s
         callers = sorted({env.gateway.workload.namespace, *(c.namespace for c in model.consumers if c.namespace)})
 
@@ -148,15 +150,15 @@ class ModelNetworkPolicy(Construct):
                     )
                     for ns in namespaces
                 ],
-                ports=[k8s.NetworkPolicyPort(port=k8s.IntOrString.from_number(port), protocol="TCP")],
+                ports=[k8s.NetworkPolicyPort(port=values.int_or_string(port), protocol="TCP")],
             )
 
         ingress = [rule(callers, model.port)]
         if env.metrics_from:
             ingress.append(rule(sorted(set(env.metrics_from)), METRICS_PORT))
         k8s.KubeNetworkPolicy(
-            self,
-            "Resource",
+            scope,
+            id,
             metadata=k8s.ObjectMeta(name=name, namespace=env.namespace, labels=labels(name)),
             spec=k8s.NetworkPolicySpec(
                 pod_selector=k8s.LabelSelector(match_labels=labels(name)),

@@ -15,16 +15,18 @@ LB = istio.DestinationRuleSpecTrafficPolicyLoadBalancerSimple
 LB_SIMPLE = {"LEAST_REQUEST": LB.LEAST_UNDERSCORE_REQUEST, "ROUND_ROBIN": LB.ROUND_UNDERSCORE_ROBIN, "RANDOM": LB.RANDOM}
 
 
-class ModelDestinationRule(Construct):
-    """DestinationRule named after the model: one subset per version, serving-grade policy."""
+class ModelDestinationRule:
+    """DestinationRule named after the model: one subset per version, serving-grade policy.
+
+    Not a construct of its own (a construct level costs a jsii call): the object is added to `scope`.
+    """
 
     def __init__(self, scope: Construct, id: str, *, name: str, namespace: str, host: str, model: Model) -> None:
-        super().__init__(scope, id)
         pool, outlier, balance = model.connection_pool, model.outlier_detection, model.load_balancer
         hashing = balance.consistent_hash
         istio.DestinationRule(
-            self,
-            "Resource",
+            scope,
+            id,
             metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=labels(name)),
             spec=istio.DestinationRuleSpec(
                 host=host,
@@ -137,12 +139,13 @@ def http_route(plan: RoutePlan, *, host: str, port: int) -> istio.VirtualService
     )
 
 
-class ModelVirtualService(Construct):
+class ModelVirtualService:
     """VirtualService named after the model, for the mesh and (when exposed) the gateway.
 
     Without a prefix one VirtualService serves both the in-mesh host and the external host.
     With a prefix, the external host is shared with other models, so the gateway routes live in
     a second VirtualService `<model>-edge` and the mesh one keeps the Service host alone.
+    Both are added to `scope` (no construct level of its own: each costs a jsii call).
     """
 
     def __init__(
@@ -158,14 +161,13 @@ class ModelVirtualService(Construct):
         routes: list[RoutePlan],
         gateway: str,
     ) -> None:
-        super().__init__(scope, id)
         # Argo CD applies a sync wave only once the previous one is healthy (Deployments rolled
         # out): routes in wave 1 reach new subsets after their pods are ready.
         meta = {"namespace": namespace, "labels": labels(name), "annotations": {SYNC_WAVE: "1"}}
         exposed_here = model.host is not None and model.prefix is None
         istio.VirtualService(
-            self,
-            "Resource",
+            scope,
+            id,
             metadata=cdk8s.ApiObjectMetadata(name=name, **meta),
             spec=istio.VirtualServiceSpec(
                 hosts=[host, model.host] if exposed_here else [host],
@@ -175,8 +177,8 @@ class ModelVirtualService(Construct):
         )
         if model.host is not None and model.prefix is not None:
             istio.VirtualService(
-                self,
-                "Edge",
+                scope,
+                f"{id}.Edge",
                 metadata=cdk8s.ApiObjectMetadata(name=f"{name}-edge", **meta),
                 spec=istio.VirtualServiceSpec(
                     hosts=[model.host],

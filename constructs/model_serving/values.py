@@ -11,6 +11,7 @@ from typing import Any
 
 import cdk8s
 import cdk8s_plus_27 as kplus
+from constructs import Construct
 
 from .quantity import parse_duration
 
@@ -81,3 +82,58 @@ def patch_remove(path: str) -> cdk8s.JsonPatch:
 def int_or_string(value: int) -> Any:
     """A Kubernetes IntOrString holding a number."""
     return kplus.k8s.IntOrString.from_number(value)
+
+
+@lru_cache(maxsize=None)
+def gibibytes(amount: int) -> cdk8s.Size:
+    """A cdk8s Size in GiB."""
+    return cdk8s.Size.gibibytes(amount)
+
+
+@lru_cache(maxsize=None)
+def mebibytes(amount: int) -> cdk8s.Size:
+    """A cdk8s Size in MiB."""
+    return cdk8s.Size.mebibytes(amount)
+
+
+@lru_cache(maxsize=None)
+def millicpu(amount: int) -> kplus.Cpu:
+    """A cdk8s-plus CPU amount in millicores."""
+    return kplus.Cpu.millis(amount)
+
+
+@lru_cache(maxsize=None)
+def env_value(value: str) -> kplus.EnvValue:
+    """A literal environment variable value (the same values recur in every version)."""
+    return kplus.EnvValue.from_value(value)
+
+
+@lru_cache(maxsize=None)
+def pods_metric(name: str, average_value: float) -> kplus.Metric:
+    """An autoscaler target on a per-pod custom metric."""
+    return kplus.Metric.pods(name=name, target=kplus.MetricTarget.average_value(average_value))
+
+
+@lru_cache(maxsize=None)
+def cpu_metric(utilization: int) -> kplus.Metric:
+    """An autoscaler target on CPU utilization."""
+    return kplus.Metric.resource_cpu(kplus.MetricTarget.average_utilization(utilization))
+
+
+@lru_cache(maxsize=None)
+def int_or_name(value: str) -> Any:
+    """A Kubernetes IntOrString holding a name (a named port)."""
+    return kplus.k8s.IntOrString.from_string(value)
+
+
+@lru_cache(maxsize=None)
+def empty_dir(scope: Construct, name: str, mib: int) -> kplus.Volume:
+    """An emptyDir volume of `mib` MiB, made once per chart: every model mounts the same few."""
+    return kplus.Volume.from_empty_dir(scope, f"EmptyDir.{name}.{mib}Mi", name, size_limit=mebibytes(mib))
+
+
+@lru_cache(maxsize=None)
+def claim_volume(scope: Construct, name: str, claim: str) -> kplus.Volume:
+    """A read-only volume on an existing PersistentVolumeClaim, made once per chart."""
+    pvc = kplus.PersistentVolumeClaim.from_claim_name(scope, f"Claim.{name}.{claim}", claim)
+    return kplus.Volume.from_persistent_volume_claim(scope, f"ClaimVolume.{name}.{claim}", pvc, name=name, read_only=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import cdk8s
@@ -10,10 +11,11 @@ from constructs import Construct
 
 from . import values
 from .config import Model, Version
-from .quantity import parse_duration
+from .quantity import parse_duration, parse_quantity
 
 RUN_AS = 10001  # a high, non-root UID/GID: "restricted" Pod Security and image-agnostic
 CONTAINER = "server"
+SCRATCH_MIB = 2048  # per writable path: caches and temp files, not model weights
 PROXY_CONFIG = json.dumps({"holdApplicationUntilProxyStarts": True}, separators=(",", ":"))
 
 
@@ -94,37 +96,33 @@ def _scheduling(name: str, version: str, model: Model) -> list[tuple[str, Any]]:
     return ops
 
 
-class ModelWorkloads(Construct):
-    """The ServiceAccount and writable volumes of a model, and one VersionWorkload per version."""
+class ModelWorkloads:
+    """The ServiceAccount and writable volumes of a model, and one VersionWorkload per version.
+
+    Like every part of a model, not a construct of its own: it adds its objects to `scope` under
+    ids starting with `id` (a construct level costs a jsii call and changes nothing in the output).
+    """
 
     def __init__(self, scope: Construct, id: str, *, name: str, namespace: str, model: Model) -> None:
-        super().__init__(scope, id)
         self.service_account = kplus.ServiceAccount(
-            self,
-            "ServiceAccount",
+            scope,
+            f"{id}.ServiceAccount",
             metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=labels(name)),
             automount_token=model.service_account_token,
         )
         # Read-only root filesystem: give the server writable scratch space where it expects it.
         mounts = [
-            kplus.VolumeMount(
-                path=path,
-                volume=kplus.Volume.from_empty_dir(self, f"Scratch{i}", f"scratch-{i}", size_limit=cdk8s.Size.gibibytes(2)),
-            )
+            kplus.VolumeMount(path=path, volume=values.empty_dir(scope, f"scratch-{i}", SCRATCH_MIB))
             for i, path in enumerate(model.writable_paths)
         ]
         init: list[kplus.ContainerProps] = []
         storage = model.storage
         if storage is not None:
             if storage.pvc:
-                claim = kplus.PersistentVolumeClaim.from_claim_name(self, "ModelClaim", storage.pvc)
-                volume = kplus.Volume.from_persistent_volume_claim(self, "ModelVolume", claim, name="model", read_only=True)
+                volume = values.claim_volume(scope, "model", storage.pvc)
                 mounts.append(kplus.VolumeMount(path=storage.mount_path, volume=volume, read_only=True))
             else:
-                volume = kplus.Volume.from_empty_dir(
-                    self, "ModelVolume", "model",
-                    size_limit=cdk8s.Size.gibibytes(int(values_gib(storage.size_limit))),
-                )
+                volume = values.empty_dir(scope, "model", math.ceil(parse_quantity(storage.size_limit) / 2**20))
                 mounts.append(kplus.VolumeMount(path=storage.mount_path, volume=volume, read_only=True))
                 init.append(
                     kplus.ContainerProps(
@@ -134,15 +132,15 @@ class ModelWorkloads(Construct):
                         volume_mounts=[kplus.VolumeMount(path=storage.mount_path, volume=volume)],
                         security_context=_container_security(),
                         resources=kplus.ContainerResources(
-                            cpu=kplus.CpuResources(request=kplus.Cpu.millis(250), limit=kplus.Cpu.millis(1000)),
-                            memory=kplus.MemoryResources(request=cdk8s.Size.mebibytes(256), limit=cdk8s.Size.gibibytes(1)),
+                            cpu=kplus.CpuResources(request=values.millicpu(250), limit=values.millicpu(1000)),
+                            memory=kplus.MemoryResources(request=values.mebibytes(256), limit=values.gibibytes(1)),
                         ),
                     )
                 )
         self.versions = {
             version_name: VersionWorkload(
-                self,
-                version_name,
+                scope,
+                f"{id}.{version_name}",
                 name=name,
                 version_name=version_name,
                 namespace=namespace,
@@ -154,13 +152,6 @@ class ModelWorkloads(Construct):
             )
             for version_name, version in model.versions.items()
         }
-
-
-def values_gib(quantity: str) -> float:
-    """A memory quantity in GiB (for emptyDir size limits)."""
-    from .quantity import parse_quantity
-
-    return max(1.0, parse_quantity(quantity) / 2**30)
 
 
 # checkov's "tokens only where necessary" check, waived on the objects that declare the need.
@@ -183,8 +174,8 @@ def _container_security() -> kplus.ContainerSecurityContextProps:
     )
 
 
-class VersionWorkload(Construct):
-    """One version of a model: Deployment `<model>-<version>` plus its PDB and optional HPA."""
+class VersionWorkload:
+    """One version of a model: Deployment `<model>-<version>` plus its PDB and optional HPA (added to `scope`)."""
 
     def __init__(
         self,
@@ -200,7 +191,6 @@ class VersionWorkload(Construct):
         mounts: list[kplus.VolumeMount],
         init_containers: list[kplus.ContainerProps],
     ) -> None:
-        super().__init__(scope, id)
         full_name = f"{name}-{version_name}"
         pod_labels = labels(name, version_name)
         health = model.health
@@ -209,8 +199,8 @@ class VersionWorkload(Construct):
         drain = int(parse_duration(model.drain_delay))
         env = {**model.env, **version.env}
         self.deployment = kplus.Deployment(
-            self,
-            "Resource",
+            scope,
+            f"{id}.Deployment",
             metadata=cdk8s.ApiObjectMetadata(
                 name=full_name, namespace=namespace, labels=pod_labels, annotations=_deployment_annotations(model)
             ),
@@ -235,7 +225,7 @@ class VersionWorkload(Construct):
                     image=version.image,
                     ports=[kplus.ContainerPort(number=model.port, name=model.protocol)],
                     args=version.args if version.args is not None else (list(model.args) or None),
-                    env_variables={k: kplus.EnvValue.from_value(v) for k, v in sorted(env.items())} or None,
+                    env_variables={k: values.env_value(v) for k, v in sorted(env.items())} or None,
                     security_context=_container_security(),
                     volume_mounts=mounts,
                     lifecycle=kplus.ContainerLifecycle(pre_stop=values.sleep_handler(drain)),
@@ -249,16 +239,17 @@ class VersionWorkload(Construct):
                 )
             ],
         )
-        self.deployment.select(values_label_selector(pod_labels))
+        # The selector is a patch too: select(LabelSelector.of(...)) would cost two jsii calls.
+        selector = ("/spec/selector", {"matchLabels": pod_labels})
         cdk8s.ApiObject.of(self.deployment).add_json_patch(
             *[
                 values.patch_remove(path) if value is None else values.patch_add(path, value)
-                for path, value in _scheduling(name, version_name, model)
+                for path, value in [selector, *_scheduling(name, version_name, model)]
             ]
         )
         kplus.k8s.KubePodDisruptionBudget(
-            self,
-            "Disruption",
+            scope,
+            f"{id}.Disruption",
             metadata=kplus.k8s.ObjectMeta(name=full_name, namespace=namespace, labels=pod_labels),
             spec=kplus.k8s.PodDisruptionBudgetSpec(
                 max_unavailable=values.int_or_string(model.max_unavailable),
@@ -268,29 +259,15 @@ class VersionWorkload(Construct):
         scaling = model.autoscaling
         if scaling is not None:
             if scaling.metric:
-                metric = kplus.Metric.pods(
-                    name=scaling.metric,
-                    target=kplus.MetricTarget.average_value(float(scaling.metric_target or 0)),
-                )
+                metric = values.pods_metric(scaling.metric, float(scaling.metric_target or 0))
             else:
-                metric = kplus.Metric.resource_cpu(kplus.MetricTarget.average_utilization(scaling.cpu_utilization or 80))
+                metric = values.cpu_metric(scaling.cpu_utilization or 80)
             kplus.HorizontalPodAutoscaler(
-                self,
-                "Autoscaler",
+                scope,
+                f"{id}.Autoscaler",
                 metadata=cdk8s.ApiObjectMetadata(name=full_name, namespace=namespace, labels=pod_labels),
                 target=self.deployment,
                 min_replicas=scaling.min_replicas,
                 max_replicas=scaling.max_replicas,
                 metrics=[metric],
             )
-
-
-_selectors: dict[tuple[tuple[str, str], ...], kplus.LabelSelector] = {}
-
-
-def values_label_selector(pod_labels: dict[str, str]) -> kplus.LabelSelector:
-    """A cdk8s-plus LabelSelector for exact labels (cached per label set)."""
-    key = tuple(sorted(pod_labels.items()))
-    if key not in _selectors:
-        _selectors[key] = kplus.LabelSelector.of(labels=dict(key))
-    return _selectors[key]

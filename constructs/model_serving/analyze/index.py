@@ -186,6 +186,7 @@ class Index:
         self.services: dict[tuple[str, str], Resource] = {(r.namespace, r.name): r for r in kind("", "Service")}
         self.virtual_services: list[Resource] = kind(NETWORKING, "VirtualService")
         self.destination_rules: list[Resource] = kind(NETWORKING, "DestinationRule")
+        self._rules_by_host: dict[str, list[Resource]] = {}
         self.gateways: dict[str, Resource] = {r.key: r for r in kind(NETWORKING, "Gateway")}
         self.service_entries: list[Resource] = kind(NETWORKING, "ServiceEntry")
         self.peer_authentications: list[Resource] = kind(SECURITY, "PeerAuthentication")
@@ -253,6 +254,12 @@ class Index:
 
     def destination_rules_for(self, fqdn: str) -> list[Resource]:
         """DestinationRules that apply to `fqdn`: exact hosts win over wildcard ones, as in Istio."""
+        # Memoized: every route destination asks, and a scan per ask grows with the square of a fleet.
+        if fqdn not in self._rules_by_host:
+            self._rules_by_host[fqdn] = self._scan_destination_rules(fqdn)
+        return self._rules_by_host[fqdn]
+
+    def _scan_destination_rules(self, fqdn: str) -> list[Resource]:
         exact: list[Resource] = []
         wildcard: list[Resource] = []
         for rule in self.destination_rules:
