@@ -77,3 +77,31 @@ def test_fails_when_config_is_bad_and_leaves_dist_untouched(project: Path) -> No
     assert "sum to 105" in lines[0] and "fix:" in lines[0]
     assert "Traceback" not in result.stderr
     assert _tree(project / "dist") == before
+
+
+def _cdk8s_synth(project: Path) -> subprocess.CompletedProcess[str]:
+    """The real `cdk8s synth` (the CLI from node_modules, Node from the virtualenv)."""
+    cli = ROOT / "node_modules" / ".bin" / "cdk8s"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [str(cli), "synth", "--no-check-upgrade"], cwd=project, env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_cdk8s_synth_writes_dist_through_its_scratch_folder(project: Path) -> None:
+    shutil.rmtree(project / "dist")
+    result = _cdk8s_synth(project)
+    assert result.returncode == 0, result.stderr
+    assert _tree(project / "dist") == _tree(ROOT / "dist")
+    assert "  - .cdk8s.out/production.k8s.yaml" in result.stdout
+
+
+def test_fails_when_cdk8s_synth_gets_a_bad_config_and_keeps_dist(project: Path) -> None:
+    config = project / "serving.yaml"
+    config.write_text(config.read_text().replace("replicas: 2", "replicas: two", 1))
+    before = _tree(project / "dist")
+    result = _cdk8s_synth(project)
+    assert result.returncode != 0
+    assert "error: serving.yaml: models.ai-model.versions.v1.replicas: Input should be a valid integer" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _tree(project / "dist") == before
