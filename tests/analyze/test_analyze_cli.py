@@ -190,6 +190,7 @@ def test_fails_when_input_is_unreadable_with_exit_code_2(tmp_path: Path, capsys:
     error = capsys.readouterr().err
     assert out.getvalue() == ""
     assert error.count("\n") == 1 and str(broken) in error and "invalid YAML" in error
+    assert error.startswith("error: ") and "; fix: correct the YAML syntax" in error
 
 
 def test_fails_when_output_format_is_unknown(capsys: pytest.CaptureFixture[str]) -> None:

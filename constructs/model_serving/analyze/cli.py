@@ -41,12 +41,12 @@ def run(
 ) -> int:
     """Analyze the manifests under `paths` and print the findings; 1 if any Error, 2 on unreadable input, else 0."""
     if output not in OUTPUTS:
-        print(f"analyze: unknown output {output!r}, expected one of {', '.join(OUTPUTS)}", file=sys.stderr)
+        print(f"error: analyze: unknown output {output!r}; fix: use one of {', '.join(OUTPUTS)}", file=sys.stderr)
         return 2
     try:
         objects = load_manifests(paths)
     except AnalyzeInputError as error:
-        print(f"analyze: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
     findings = analyze(objects, default_namespace=default_namespace)
     if output == "json":

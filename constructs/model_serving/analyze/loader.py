@@ -22,11 +22,11 @@ def _files(path: Path) -> list[Path]:
         found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _SUFFIXES)
         if not found:
             # An empty folder usually means a synth step did not run: passing would hide that.
-            raise AnalyzeInputError(f"{path}: no *.yaml or *.yml files found")
+            raise AnalyzeInputError(f"{path}: no *.yaml or *.yml files found; fix: point at the folder that holds the manifests")
         return found
     if path.is_file():
         return [path]
-    raise AnalyzeInputError(f"{path}: no such file or directory")
+    raise AnalyzeInputError(f"{path}: no such file or directory; fix: check the path (files or folders of YAML)")
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -41,23 +41,24 @@ def _documents(path: Path) -> Iterator[Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise AnalyzeInputError(f"{path}: cannot read file: {reason}") from error
+        raise AnalyzeInputError(f"{path}: cannot read file: {reason}; fix: check the file's permissions and encoding (UTF-8)") from error
     try:
         yield from yaml.load_all(text, Loader=_Loader)
     except yaml.YAMLError as error:
-        raise AnalyzeInputError(f"{path}: invalid YAML: {_yaml_problem(error)}") from error
+        raise AnalyzeInputError(f"{path}: invalid YAML: {_yaml_problem(error)}; fix: correct the YAML syntax") from error
 
 
 def _expand(document: Any, path: Path, number: int) -> list[dict[str, Any]]:
     if not isinstance(document, dict):
         raise AnalyzeInputError(
-            f"{path}: document {number} is a {type(document).__name__}, expected a mapping (a Kubernetes object)"
+            f"{path}: document {number} is a {type(document).__name__}, expected a mapping (a Kubernetes object); "
+            "fix: remove that document or make it a Kubernetes object"
         )
     if document.get("kind") != "List":
         return [document]
     items = document.get("items") or []
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise AnalyzeInputError(f"{path}: document {number} is a List whose items are not all mappings")
+        raise AnalyzeInputError(f"{path}: document {number} is a List whose items are not all mappings; fix: make every item a Kubernetes object")
     return list(items)
 
 
