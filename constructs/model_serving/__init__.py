@@ -1,0 +1,27 @@
+"""Istio traffic management for AI model serving, as cdk8s constructs.
+
+    from model_serving import ModelServingChart, parse_fleet
+
+Names are imported on first use, so commands that never synthesize (analyze, plan) do not
+pay for starting cdk8s.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "ModelServingChart": "chart",
+    "ConfigError": "config",
+    "Fleet": "config",
+    "load_fleet": "config",
+    "parse_fleet": "config",
+    "plan_routes": "routing",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'model_serving' has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
