@@ -21,10 +21,6 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 P = ParamSpec("P")
 
 
-class SynthError(Exception):
-    """The fleet synthesized, but the result failed a check; str() is a readable report."""
-
-
 @dataclass(frozen=True)
 class Output:
     """One synthesized environment: its file name, YAML text and objects."""

@@ -55,21 +55,13 @@ def rolling_update() -> kplus.DeploymentStrategy:
 
 
 @lru_cache(maxsize=None)
-def _patch(op: str, path: str, value_json: str) -> cdk8s.JsonPatch:
-    value = json.loads(value_json)
-    if op == "add":
-        return cdk8s.JsonPatch.add(path, value)
-    return cdk8s.JsonPatch.replace(path, value)
+def _patch_add(path: str, value_json: str) -> cdk8s.JsonPatch:
+    return cdk8s.JsonPatch.add(path, json.loads(value_json))
 
 
 def patch_add(path: str, value: Any) -> cdk8s.JsonPatch:
-    """A cached JSON-patch `add` (for fields cdk8s-plus-27 does not model)."""
-    return _patch("add", path, json.dumps(value, sort_keys=True))
-
-
-def patch_replace(path: str, value: Any) -> cdk8s.JsonPatch:
-    """A cached JSON-patch `replace`."""
-    return _patch("replace", path, json.dumps(value, sort_keys=True))
+    """A cached JSON-patch `add` (for fields cdk8s-plus-27 does not model), keyed by its JSON."""
+    return _patch_add(path, json.dumps(value, sort_keys=True))
 
 
 @lru_cache(maxsize=None)

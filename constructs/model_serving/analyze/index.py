@@ -233,10 +233,6 @@ class Index:
             return f"{first}.{second}{CLUSTER_SUFFIX}"
         return name
 
-    def is_cluster_host(self, host: str, namespace: str) -> bool:
-        """True if `host` names (or would name) an in-cluster Service rather than an external name."""
-        return self.canonical_host(host, namespace).endswith(CLUSTER_SUFFIX)
-
     def service_entry_matches(self, host: str, namespace: str) -> bool:
         """True if a ServiceEntry declares `host` (wildcard ServiceEntry hosts included)."""
         wanted = {host.lower().rstrip("."), self.canonical_host(host, namespace)}
