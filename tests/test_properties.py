@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +26,10 @@ from model_serving.synth import run
 
 MODEL_NAMES = ["alpha", "beta", "gamma", "delta"]
 IMAGE = "registry.example.com/ml/{model}:{version}@sha256:" + "ab" * 32
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# PROPERTY_EXAMPLES=300 for a deeper search than the suite's default.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite
