@@ -14,6 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ISTIO = ".istio.io/"
 
 
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder`, by relative path: compare two to prove nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 

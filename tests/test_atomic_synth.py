@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, tree
 from model_serving import synth
 
 REAL_SYNTHESIZE = synth.synthesize
@@ -19,9 +19,6 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
 
 def _run(workdir: Path, **kwargs) -> int:
     return synth.run(workdir / "serving.yaml", workdir / "dist", quiet=True, **kwargs)
@@ -32,12 +29,12 @@ def test_fails_when_a_construct_raises_and_keeps_dist(workdir: Path, monkeypatch
         raise RuntimeError("Passed to parameter props of new Foo: Unable to deserialize\n  details...")
 
     monkeypatch.setattr(synth, "synthesize", broken)
-    before = _tree(workdir / "dist")
+    before = tree(workdir / "dist")
     assert _run(workdir) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {workdir / 'serving.yaml'}: synthesis failed (RuntimeError: Passed to parameter props of new Foo: "
                    f"Unable to deserialize); {workdir / 'dist'} left unchanged"]
-    assert _tree(workdir / "dist") == before
+    assert tree(workdir / "dist") == before
 
 
 def _with_broken_subset(fleet):
@@ -50,11 +47,11 @@ def _with_broken_subset(fleet):
 
 def test_fails_when_the_analyzer_finds_an_error_and_keeps_dist(workdir: Path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(synth, "synthesize", _with_broken_subset)
-    before = _tree(workdir / "dist")
+    before = tree(workdir / "dist")
     assert _run(workdir) == 1
     err = capsys.readouterr().err
     assert "IST0101" in err and 'subset "v3"' in err and "left unchanged" in err
-    assert _tree(workdir / "dist") == before
+    assert tree(workdir / "dist") == before
 
 
 def _with_schema_error(fleet):
@@ -67,17 +64,17 @@ def _with_schema_error(fleet):
 
 def test_fails_when_schema_validation_fails_and_keeps_dist(workdir: Path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(synth, "synthesize", _with_schema_error)
-    before = _tree(workdir / "dist")
+    before = tree(workdir / "dist")
     assert _run(workdir, validate=True) == 1
     err = capsys.readouterr().err
     assert "schema: DestinationRule ai-services/ai-model: spec.trafficPolicy.loadBalancer.simple" in err
-    assert _tree(workdir / "dist") == before
+    assert tree(workdir / "dist") == before
 
 
 def test_validated_synth_of_the_reference_writes_dist(workdir: Path) -> None:
     shutil.rmtree(workdir / "dist")
     assert _run(workdir, validate=True) == 0
-    assert _tree(workdir / "dist") == _tree(ROOT / "dist")
+    assert tree(workdir / "dist") == tree(ROOT / "dist")
 
 
 def test_a_failed_write_leaves_no_staging_folder_behind(workdir: Path, monkeypatch) -> None:
@@ -85,8 +82,8 @@ def test_a_failed_write_leaves_no_staging_folder_behind(workdir: Path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(synth.os, "rename", fail_rename)
-    before = _tree(workdir / "dist")
+    before = tree(workdir / "dist")
     with pytest.raises(OSError):
         synth.write_atomically({"x.yaml": "a: 1\n"}, workdir / "dist")
-    assert _tree(workdir / "dist") == before
+    assert tree(workdir / "dist") == before
     assert sorted(p.name for p in workdir.iterdir()) == ["dist", "serving.yaml"]

@@ -9,18 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, synth_data, load_yaml
+from helpers import ROOT, load_yaml, synth_data, tree
 
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_committed_dist_equals_a_fresh_synth(reference) -> None:
     fleet, outputs = reference
     from model_serving.synth import render_files
 
-    assert _tree(ROOT / "dist") == {name: text.encode() for name, text in render_files(fleet, outputs).items()}
+    assert tree(ROOT / "dist") == {name: text.encode() for name, text in render_files(fleet, outputs).items()}
 
 
 def test_synth_is_deterministic(reference) -> None:
@@ -48,7 +45,7 @@ def test_synth_command_writes_dist_and_summary(project: Path) -> None:
     shutil.rmtree(project / "dist")
     result = _synth(project)
     assert result.returncode == 0, result.stderr
-    assert _tree(project / "dist") == _tree(ROOT / "dist")
+    assert tree(project / "dist") == tree(ROOT / "dist")
     assert "ai-model: ai-model.ai-services.svc.cluster.local, https://ai-model.example.com" in result.stderr
     assert "default: v1 90%, v2 10%" in result.stderr
 
@@ -68,7 +65,7 @@ def test_weight_change_is_a_small_diff_in_dist(project: Path) -> None:
 def test_fails_when_config_is_bad_and_leaves_dist_untouched(project: Path) -> None:
     config = project / "serving.yaml"
     config.write_text(config.read_text().replace("weight: 10", "weight: 15"))
-    before = _tree(project / "dist")
+    before = tree(project / "dist")
     result = _synth(project)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -76,7 +73,7 @@ def test_fails_when_config_is_bad_and_leaves_dist_untouched(project: Path) -> No
     assert lines[0].startswith("error: serving.yaml: models.ai-model")
     assert "sum to 105" in lines[0] and "fix:" in lines[0]
     assert "Traceback" not in result.stderr
-    assert _tree(project / "dist") == before
+    assert tree(project / "dist") == before
 
 
 def _cdk8s_synth(project: Path) -> subprocess.CompletedProcess[str]:
@@ -92,16 +89,16 @@ def test_cdk8s_synth_writes_dist_through_its_scratch_folder(project: Path) -> No
     shutil.rmtree(project / "dist")
     result = _cdk8s_synth(project)
     assert result.returncode == 0, result.stderr
-    assert _tree(project / "dist") == _tree(ROOT / "dist")
+    assert tree(project / "dist") == tree(ROOT / "dist")
     assert "  - .cdk8s.out/production.k8s.yaml" in result.stdout
 
 
 def test_fails_when_cdk8s_synth_gets_a_bad_config_and_keeps_dist(project: Path) -> None:
     config = project / "serving.yaml"
     config.write_text(config.read_text().replace("replicas: 2", "replicas: two", 1))
-    before = _tree(project / "dist")
+    before = tree(project / "dist")
     result = _cdk8s_synth(project)
     assert result.returncode != 0
     assert "error: serving.yaml: models.ai-model.versions.v1.replicas: Input should be a valid integer" in result.stderr
     assert "Traceback" not in result.stderr
-    assert _tree(project / "dist") == before
+    assert tree(project / "dist") == before

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import assert_apply_order, by_kind, synth_data
+from helpers import assert_apply_order, by_kind, synth_data, tree
 from model_serving.cli import main
 from model_serving.plan import read_dir
 from model_serving.synth import run
@@ -23,9 +23,6 @@ def project(tmp_path: Path, base_config: dict, monkeypatch: pytest.MonkeyPatch) 
     assert run(Path("serving.yaml"), Path("dist"), quiet=True) == 0
     return tmp_path
 
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
 def _synth(data: dict, *args: str) -> int:
@@ -43,7 +40,7 @@ def _without(data: dict, version: str, *, weights: dict[str, int]) -> dict:
 
 
 def test_fails_when_a_routed_version_is_removed_in_one_step(project: Path, base_config: dict, capsys) -> None:
-    before = _tree(project / "dist")
+    before = tree(project / "dist")
     capsys.readouterr()
     assert _synth(_without(base_config, "v1", weights={"v2": 100})) == 2
     err = capsys.readouterr().err
@@ -51,7 +48,7 @@ def test_fails_when_a_routed_version_is_removed_in_one_step(project: Path, base_
         "error: serving.yaml: models.ai-model.versions: removing v1 while dist/ still routes to it (weight 90); "
         f"{FIX}\n"
     )
-    assert _tree(project / "dist") == before
+    assert tree(project / "dist") == before
 
 
 def test_removal_in_two_steps_keeps_the_subset_until_nothing_routes_to_it(project: Path, base_config: dict) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ROOT, synth_data
+from helpers import ROOT, synth_data, tree
 from model_serving import plan
 from model_serving.cli import main
 from model_serving.synth import render_files, write_atomically
@@ -221,10 +221,10 @@ def test_plan_never_writes_dist(fleet: dict, tmp_path: Path, capsys) -> None:
     after["models"]["ai-model"]["versions"]["v1"]["weight"] = 0
     after["models"]["ai-model"]["versions"]["v2"]["weight"] = 100
     _write_dist(fleet, tmp_path / "dist")
-    before = {p.name: p.read_bytes() for p in (tmp_path / "dist").iterdir()}
+    before = tree(tmp_path / "dist")
     code, _ = _plan(fleet, after, tmp_path, capsys)
     assert code == 1
-    assert {p.name: p.read_bytes() for p in (tmp_path / "dist").iterdir()} == before
+    assert tree(tmp_path / "dist") == before
 
 
 def test_markdown_for_a_pr_comment(fleet: dict, tmp_path: Path, capsys) -> None:

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import ROOT, assert_apply_order, assert_invariants, objects_of, synth_data
+from helpers import ROOT, assert_apply_order, assert_invariants, objects_of, synth_data, tree
 from model_serving.analyze import analyze
 from model_serving.synth import run
 
@@ -136,11 +136,11 @@ def _synth_text(text: str) -> tuple[int, str, bool]:
         folder = Path(tmp)
         (folder / "serving.yaml").write_text(text)
         shutil.copytree(ROOT / "dist", folder / "dist")
-        before = {p.name: p.read_bytes() for p in (folder / "dist").iterdir()}
+        before = tree(folder / "dist")
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
             code = run(folder / "serving.yaml", folder / "dist", quiet=True)
-        after = {p.name: p.read_bytes() for p in (folder / "dist").iterdir()}
+        after = tree(folder / "dist")
         return code, err.getvalue(), before == after
 
 
