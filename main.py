@@ -2,7 +2,7 @@
 import os
 import sys
 
-from model_serving.cli import main
+from model_serving.commands.cli import main
 
 if __name__ == "__main__":
     # cdk8s wipes CDK8S_OUTDIR before running us: it is scratch, and the synth command stages,

@@ -5,7 +5,7 @@ Usage: python -O bench/_phases.py <serving.yaml> <outdir> <result.json>. Writes 
 spends blocked on Node's replies (Node starting, loading libraries, creating objects,
 synthesizing), the rest is Python (imports, pydantic, building and serializing typed structs
 for jsii, YAML, analyzer). It mirrors
-model_serving.synth.run step by step, so a step added there should be added here too.
+model_serving.commands.synth.run step by step, so a step added there should be added here too.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def main() -> int:
         phases.append((name, now - last, _waiting - last_wait))
         last, last_wait = now, _waiting
 
-    from model_serving import synth  # the synth path's own imports (pydantic, yaml)
+    from model_serving.commands import synth  # the synth path's own imports (pydantic, yaml)
 
     mark("import the synth path (pydantic, yaml, config models)")
     _time_node()
@@ -61,7 +61,7 @@ def main() -> int:
     import cdk8s_plus_27  # noqa: F401
 
     mark("import cdk8s + cdk8s-plus-27 (starts Node, loads the libraries)")
-    from model_serving.chart import ModelServingChart
+    from model_serving.k8s.chart import ModelServingChart
 
     mark("import the constructs and the generated Istio classes")
     fleet = synth.load_fleet(config)
@@ -81,7 +81,7 @@ def main() -> int:
         mark(f"parse the YAML back into objects ({name})")
     synth.check(outputs)
     mark("analyzer")
-    from model_serving.plan import removed_while_routed
+    from model_serving.commands.plan import removed_while_routed
 
     removed_while_routed(outdir, outputs, source=fleet.source)
     mark("make-before-break check (reads the previous output)")

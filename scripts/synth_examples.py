@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from model_serving.synth import run
+from model_serving.commands.synth import run
 
 ROOT = Path(__file__).resolve().parents[1]
 

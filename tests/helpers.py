@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from model_serving.config import Fleet, parse_fleet
-from model_serving.synth import Output, synthesize
+from model_serving.fleet.schema import Fleet, parse_fleet
+from model_serving.commands.synth import Output, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 ISTIO = ".istio.io/"
@@ -131,7 +131,7 @@ ANALYZE_FIXTURES = ROOT / "tests" / "fixtures" / "analyze"
 
 def analyzer_findings(*names: str, base: bool = True) -> list:
     """Analyze the named analyzer fixtures, on top of base.yaml unless `base` is False."""
-    from model_serving.analyze import analyze, load_manifests
+    from model_serving.checks.analyze import analyze, load_manifests
 
     files = (["base.yaml"] if base else []) + list(names)
     return analyze(load_manifests([ANALYZE_FIXTURES / name for name in files]))

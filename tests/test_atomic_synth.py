@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, tree
-from model_serving import synth
+from model_serving.commands import synth
 
 REAL_SYNTHESIZE = synth.synthesize
 

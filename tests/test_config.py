@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from model_serving.config import ConfigError, load_fleet, parse_fleet
+from model_serving.fleet.schema import ConfigError, load_fleet, parse_fleet
 
 
 def _error(data: dict) -> str:

@@ -15,7 +15,7 @@ from helpers import ROOT, load_yaml, synth_data, tree
 
 def test_committed_dist_equals_a_fresh_synth(reference) -> None:
     fleet, outputs = reference
-    from model_serving.synth import render_files
+    from model_serving.commands.synth import render_files
 
     assert tree(ROOT / "dist") == {name: text.encode() for name, text in render_files(fleet, outputs).items()}
 

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from helpers import assert_apply_order, by_kind, synth_data, tree
-from model_serving.cli import main
-from model_serving.plan import read_dir
-from model_serving.synth import run
+from model_serving.commands.cli import main
+from model_serving.commands.plan import read_dir
+from model_serving.commands.synth import run
 
 FIX = "fix: set its weight to 0 and remove its routes first, synth and apply, then remove the version"
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from helpers import ROOT, synth_data, tree
-from model_serving import plan
-from model_serving.cli import main
-from model_serving.synth import render_files, write_atomically
+from model_serving.commands import plan
+from model_serving.commands.cli import main
+from model_serving.commands.synth import render_files, write_atomically
 
 DIGEST = "@sha256:" + "cd" * 32
 

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import ROOT, assert_apply_order, assert_invariants, objects_of, synth_data, tree
-from model_serving.analyze import analyze
-from model_serving.synth import run
+from model_serving.checks.analyze import analyze
+from model_serving.commands.synth import run
 
 MODEL_NAMES = ["alpha", "beta", "gamma", "delta"]
 IMAGE = "registry.example.com/ml/{model}:{version}@sha256:" + "ab" * 32

@@ -12,8 +12,8 @@ from typing import Any, Callable
 import pytest
 
 from helpers import ROOT, by_kind, objects_of, selects, synth_data
-from model_serving.analyze import analyze
-from model_serving.config import ConfigError, parse_fleet
+from model_serving.checks.analyze import analyze
+from model_serving.fleet.schema import ConfigError, parse_fleet
 
 DIGEST = "@sha256:" + "4f1c3a0e2b9d8c7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f"
 GATEWAY = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"

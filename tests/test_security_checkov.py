@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from helpers import ROOT, synth_data
-from model_serving.synth import render_files
+from model_serving.commands.synth import render_files
 from test_security import secure_fleet
 from test_security_validation import committed_manifests
 

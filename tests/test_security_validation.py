@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from helpers import ROOT, objects_of, synth_data
-from model_serving.validate import validate_manifests
+from model_serving.checks.validate import validate_manifests
 from test_security import secure_fleet
 
 BUILTIN = {"Namespace", "ServiceAccount", "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy",

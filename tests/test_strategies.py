@@ -6,8 +6,8 @@ import copy
 import pytest
 
 from helpers import ROOT, by_kind, load_yaml, objects_of, synth_data
-from model_serving.config import ConfigError, parse_fleet
-from model_serving.routing import plan_routes
+from model_serving.fleet.schema import ConfigError, parse_fleet
+from model_serving.fleet.routes import plan_routes
 
 
 def _vs(outputs, name: str) -> dict:
@@ -148,7 +148,7 @@ def test_fails_when_traffic_config_is_inconsistent(base_config: dict, mutate, me
 
 
 def test_fails_when_a_version_appears_twice(tmp_path) -> None:
-    from model_serving.config import load_fleet
+    from model_serving.fleet.schema import load_fleet
 
     path = tmp_path / "serving.yaml"
     text = (ROOT / "serving.yaml").read_text()

@@ -5,9 +5,9 @@ import copy
 import re
 
 from helpers import ROOT
-from model_serving.config import parse_fleet
-from model_serving.synth import render_files
-from model_serving.trafficmap import mermaid_text, render_traffic_map
+from model_serving.fleet.schema import parse_fleet
+from model_serving.commands.synth import render_files
+from model_serving.commands.trafficmap import mermaid_text, render_traffic_map
 
 IMAGE = "registry.example.com/ml/{}:1.0.0@sha256:" + "ab" * 32
 

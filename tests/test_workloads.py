@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import ROOT, by_kind, objects_of
-from model_serving.config import ConfigError, parse_fleet
-from model_serving.quantity import parse_duration, parse_quantity
+from model_serving.fleet.schema import ConfigError, parse_fleet
+from model_serving.fleet.units import parse_duration, parse_quantity
 
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.yaml"))
 

@@ -11,12 +11,12 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "ModelServingChart": "chart",
-    "ConfigError": "config",
-    "Fleet": "config",
-    "load_fleet": "config",
-    "parse_fleet": "config",
-    "plan_routes": "routing",
+    "ModelServingChart": "k8s.chart",
+    "ConfigError": "fleet.schema",
+    "Fleet": "fleet.schema",
+    "load_fleet": "fleet.schema",
+    "parse_fleet": "fleet.schema",
+    "plan_routes": "fleet.routes",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from model_serving.analyze import ALL_CODES, AnalyzeInputError, Finding, analyze, load_manifests, run
+from model_serving.checks.analyze import ALL_CODES, AnalyzeInputError, Finding, analyze, load_manifests, run
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "analyze"
-CODES_MD = Path(__file__).resolve().parents[2] / "constructs" / "model_serving" / "analyze" / "CODES.md"
+CODES_MD = Path(__file__).resolve().parents[2] / "constructs" / "model_serving" / "checks" / "analyze" / "CODES.md"
 
 
 # --- the clean set and ordering -------------------------------------------------------------

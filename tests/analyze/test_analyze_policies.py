@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_serving.analyze import parse_duration
+from model_serving.checks.analyze import parse_duration
 
 from helpers import analyzer_findings as findings_for, flagged
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_serving.analyze import analyze, load_manifests
+from model_serving.checks.analyze import analyze, load_manifests
 
 from helpers import ANALYZE_FIXTURES as FIXTURES, analyzer_findings as findings_for, flagged
 

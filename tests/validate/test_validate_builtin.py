@@ -7,7 +7,7 @@ import copy
 import kubernetes_validate
 import pytest
 
-from model_serving.validate import DEFAULT_KUBERNETES_VERSION, validate_builtin
+from model_serving.checks.validate import DEFAULT_KUBERNETES_VERSION, validate_builtin
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

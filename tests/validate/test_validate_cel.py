@@ -9,7 +9,7 @@ import celpy
 import pytest
 import yaml
 
-from model_serving.validate import (
+from model_serving.checks.validate import (
     CEL_EXTENSIONS,
     CEL_RULE_ALLOWLIST,
     CelCompileError,

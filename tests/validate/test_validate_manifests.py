@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from model_serving import validate as validate_module
-from model_serving.validate import IstioSchemaValidator, default_crd_path, validate_manifests
+from model_serving.checks import validate as validate_module
+from model_serving.checks.validate import IstioSchemaValidator, default_crd_path, validate_manifests
 
 VIRTUAL_SERVICE = {
     "apiVersion": "networking.istio.io/v1",
@@ -65,7 +65,7 @@ def test_default_crd_path_points_at_the_shared_bundle(monkeypatch: pytest.Monkey
     monkeypatch.delenv("MODEL_SERVING_CRDS", raising=False)
     path = default_crd_path()
     assert path.parts[-3:] == ("shared", "istio", "crd-all.gen.yaml")
-    assert path.parent.parent.parent == Path(validate_module.__file__).resolve().parents[2].parent
+    assert path.parent.parent.parent == Path(validate_module.__file__).resolve().parents[3].parent
     assert path.is_file()
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from .config import Env, Fleet, Model, StringMatch
-from .routing import Destination, RoutePlan, plan_routes
+from model_serving.fleet.schema import Env, Fleet, Model, StringMatch
+from model_serving.fleet.routes import Destination, RoutePlan, plan_routes
 
 # Characters written as they are inside a quoted Mermaid label; everything else becomes a
 # `#<code>;` entity. `"` would end the label, `#...;` is Mermaid's own entity syntax, `<`/`&`

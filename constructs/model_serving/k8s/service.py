@@ -4,9 +4,9 @@ from __future__ import annotations
 import cdk8s_plus_27 as kplus
 from constructs import Construct
 
-from . import values
-from .config import Model
-from .workload import labels
+from model_serving.k8s import values
+from model_serving.fleet.schema import Model
+from model_serving.k8s.workload import labels
 
 APP_PROTOCOL = {"http": "http", "grpc": "grpc"}
 

@@ -6,9 +6,9 @@ from constructs import Construct
 
 from imports.io.istio import networking as istio
 
-from .config import Model, Retries, StringMatch
-from .routing import RoutePlan, edge_routes
-from .workload import labels
+from model_serving.fleet.schema import Model, Retries, StringMatch
+from model_serving.fleet.routes import RoutePlan, edge_routes
+from model_serving.k8s.workload import labels
 
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 LB = istio.DestinationRuleSpecTrafficPolicyLoadBalancerSimple

@@ -9,9 +9,9 @@ import cdk8s
 import cdk8s_plus_27 as kplus
 from constructs import Construct
 
-from . import values
-from .config import Model, Version
-from .quantity import parse_duration, parse_quantity
+from model_serving.k8s import values
+from model_serving.fleet.schema import Model, Version
+from model_serving.fleet.units import parse_duration, parse_quantity
 
 RUN_AS = 10001  # a high, non-root UID/GID: "restricted" Pod Security and image-agnostic
 CONTAINER = "server"

@@ -6,7 +6,7 @@ from constructs import Construct
 
 from imports.io.istio import networking as istio
 
-from .config import Env
+from model_serving.fleet.schema import Env
 
 TLS_MODE = istio.GatewaySpecServersTlsMode
 MIN_TLS = {

@@ -27,7 +27,7 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
-from .config import ConfigError, Fleet, Model, load_fleet, parse_fleet
+from model_serving.fleet.schema import ConfigError, Fleet, Model, load_fleet, parse_fleet
 
 PLAIN_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ASSIGNMENT_FIX = "write VERSION=WEIGHT with a whole number from 0 to 100, e.g. v1=50"
@@ -525,7 +525,7 @@ def run(
     assignments: Sequence[str] = (),
 ) -> int:
     """Edit serving.yaml, then re-synthesize dist/; on any failure both stay as they were."""
-    from .synth import run as synth
+    from model_serving.commands.synth import run as synth
 
     try:
         weights = parse_assignments(assignments) if command == "set-weights" else None

@@ -13,7 +13,7 @@ import cdk8s
 import cdk8s_plus_27 as kplus
 from constructs import Construct
 
-from .quantity import parse_duration
+from model_serving.fleet.units import parse_duration
 
 
 @lru_cache(maxsize=None)

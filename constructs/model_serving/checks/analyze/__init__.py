@@ -7,7 +7,7 @@ Codes are listed in CODES.md next to this file.
 
 from .analyzer import analyze
 from .cli import run
-from ..quantity import parse_duration
+from model_serving.fleet.units import parse_duration
 from .findings import ALL_CODES, Code, Finding
 from .loader import AnalyzeInputError, load_manifests
 

@@ -72,11 +72,11 @@ class ValidationError:
 
 def default_crd_path() -> Path:
     """Where the Istio CRD bundle is: ``$MODEL_SERVING_CRDS`` if set, else
-    ``<repo root>/../shared/istio/crd-all.gen.yaml`` (repo root = this file's ``parents[2]``)."""
+    ``<repo root>/../shared/istio/crd-all.gen.yaml`` (repo root = this file's ``parents[3]``)."""
     from_env = os.environ.get(CRD_PATH_ENV)
     if from_env:
         return Path(from_env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "istio" / "crd-all.gen.yaml"
+    return Path(__file__).resolve().parents[3].parent / "shared" / "istio" / "crd-all.gen.yaml"
 
 
 # --------------------------------------------------------------------------- formatting

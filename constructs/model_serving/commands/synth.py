@@ -15,7 +15,7 @@ from typing import Callable, Iterator, ParamSpec
 
 import yaml
 
-from .config import ConfigError, Fleet, load_fleet
+from model_serving.fleet.schema import ConfigError, Fleet, load_fleet
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 P = ParamSpec("P")
@@ -35,7 +35,7 @@ def synthesize(fleet: Fleet) -> list[Output]:
     """Run the real cdk8s synthesis for every environment (one App each, in one node process)."""
     import cdk8s
 
-    from .chart import ModelServingChart
+    from model_serving.k8s.chart import ModelServingChart
 
     outputs = []
     for name, env in fleet.environments.items():
@@ -49,7 +49,7 @@ def synthesize(fleet: Fleet) -> list[Output]:
 
 def check(outputs: list[Output]) -> tuple[list[str], list[str]]:
     """Run the traffic-graph analyzer over everything synthesized: (errors, other findings)."""
-    from .analyze import analyze
+    from model_serving.checks.analyze import analyze
 
     findings = analyze([obj for out in outputs for obj in out.objects])
     errors = [str(f) for f in findings if f.level == "Error"]
@@ -58,14 +58,14 @@ def check(outputs: list[Output]) -> tuple[list[str], list[str]]:
 
 def schema_problems(outputs: list[Output]) -> list[str]:
     """Istio objects against their CRD schema and CEL rules, built-in kinds strictly."""
-    from .validate import default_crd_path, validate_manifests
+    from model_serving.checks.validate import default_crd_path, validate_manifests
 
     return [f"schema: {e}" for e in validate_manifests([o for out in outputs for o in out.objects], crd_path=default_crd_path())]
 
 
 def render_files(fleet: Fleet, outputs: list[Output]) -> dict[str, str]:
     """Every file of the output folder, by name: one manifest file per environment, and the traffic map."""
-    from .trafficmap import render_traffic_map
+    from model_serving.commands.trafficmap import render_traffic_map
 
     return {**{o.filename: o.text for o in outputs}, "TRAFFIC.md": render_traffic_map(fleet)}
 
@@ -91,7 +91,7 @@ def write_atomically(files: dict[str, str], outdir: Path) -> None:
 
 def summary(fleet: Fleet, outputs: list[Output]) -> str:
     """What a synth produced, for humans: namespace, hosts and routes per environment."""
-    from .routing import plan_routes
+    from model_serving.fleet.routes import plan_routes
 
     lines = []
     for out in outputs:
@@ -206,7 +206,7 @@ def run(
         print(f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged", file=sys.stderr)
         return 1
     if not allow_break:
-        from .plan import removed_while_routed
+        from model_serving.commands.plan import removed_while_routed
 
         blocked = removed_while_routed(outdir, outputs, source=fleet.source)
         if blocked:

@@ -5,13 +5,13 @@ import cdk8s
 import cdk8s_plus_27 as kplus
 from constructs import Construct
 
-from .config import Env
-from .edge import ModelGateway
-from .routing import gateway_ref, plan_routes
-from .security import ModelAccess, NamespaceSecurity
-from .service import ModelService
-from .traffic import ModelDestinationRule, ModelVirtualService
-from .workload import ModelWorkloads
+from model_serving.fleet.schema import Env
+from model_serving.k8s.gateway import ModelGateway
+from model_serving.fleet.routes import gateway_ref, plan_routes
+from model_serving.k8s.security import ModelAccess, NamespaceSecurity
+from model_serving.k8s.service import ModelService
+from model_serving.k8s.traffic import ModelDestinationRule, ModelVirtualService
+from model_serving.k8s.workload import ModelWorkloads
 
 POD_SECURITY = "pod-security.kubernetes.io/enforce"
 

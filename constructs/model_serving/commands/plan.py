@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 
 import yaml
 
-from .config import ConfigError
-from .trafficmap import short_image
+from model_serving.fleet.schema import ConfigError
+from model_serving.commands.trafficmap import short_image
 
 if TYPE_CHECKING:
-    from .synth import Output
+    from model_serving.commands.synth import Output
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 ARROW = "→"
@@ -34,7 +34,7 @@ class PlanError(Exception):
 
 
 def _load(text: str, where: str) -> list[dict]:
-    from .synth import YAML_LOADER
+    from model_serving.commands.synth import YAML_LOADER
 
     try:
         docs = [doc for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]  # noqa: S506 (a SafeLoader)
@@ -595,8 +595,8 @@ def _totals(plans: list[EnvPlan]) -> str:
 
 def run(config: Path, outdir: Path, *, ref: str | None = None, output: str = "text") -> int:
     """Compare dist/ (or `ref`'s dist/) with a fresh in-memory synth: 0 same, 1 changes, 2 error."""
-    from .config import load_fleet
-    from .synth import render_files, synthesize
+    from model_serving.fleet.schema import load_fleet
+    from model_serving.commands.synth import render_files, synthesize
 
     try:
         fleet = load_fleet(config)

@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `model-serving` command (and of main.py for cdk8s)."""
     args = _parser().parse_args(argv)
     if args.command == "synth":
-        from .synth import run
+        from model_serving.commands.synth import run
 
         return run(
             Path(args.config),
@@ -81,15 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_break=args.allow_break,
         )
     if args.command == "plan":
-        from .plan import run as plan
+        from model_serving.commands.plan import run as plan
 
         return plan(Path(args.config), Path(args.out), ref=args.ref, output=args.format)
     if args.command == "analyze":
-        from .analyze import run as analyze
+        from model_serving.checks.analyze import run as analyze
 
         return analyze(args.paths, output=args.output, default_namespace=args.default_namespace)
     if args.command in ("promote", "rollback", "set-weights"):
-        from .edit import run as edit
+        from model_serving.commands.edit import run as edit
 
         return edit(
             args.command,

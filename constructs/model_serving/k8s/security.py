@@ -18,9 +18,9 @@ from constructs import Construct
 
 from imports.io.istio import security as istio
 
-from . import values
-from .config import Consumer, Env, Model
-from .workload import labels
+from model_serving.k8s import values
+from model_serving.fleet.schema import Consumer, Env, Model
+from model_serving.k8s.workload import labels
 
 ALLOW = istio.AuthorizationPolicySpecAction.ALLOW
 STRICT = istio.PeerAuthenticationSpecMtlsMode.STRICT

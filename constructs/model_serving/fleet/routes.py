@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .config import Env, Fault, Mirror, Model, Retries, StringMatch
-from .quantity import parse_duration
+from model_serving.fleet.schema import Env, Fault, Mirror, Model, Retries, StringMatch
+from model_serving.fleet.units import parse_duration
 
 
 @dataclass(frozen=True)

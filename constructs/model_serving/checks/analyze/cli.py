@@ -1,4 +1,4 @@
-"""Command-line front end: `python -m model_serving.analyze dist/`."""
+"""Command-line front end: `python -m model_serving.checks.analyze dist/`."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def run(
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and call `run`; the return value is the process exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m model_serving.analyze",
+        prog="python -m model_serving.checks.analyze",
         description="Check Kubernetes + Istio manifests the way `istioctl analyze` would, offline.",
     )
     parser.add_argument("paths", nargs="+", help="manifest files or folders (*.yaml, *.yml, searched recursively)")
