@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from model_serving.fleet.schema import Fleet, parse_fleet
+from model_serving.fleet.fleet import Fleet
+from model_serving.fleet.load import parse_fleet
 from model_serving.commands.synth import Output, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,13 +118,23 @@ def assert_invariants(objects: list[dict]) -> None:
 
 
 def assert_apply_order(objects: list[dict]) -> None:
-    """Namespace first; every DestinationRule and workload before any VirtualService."""
+    """Namespace first; every VirtualService after the DestinationRule, Service and workloads it routes to."""
     kinds = [o["kind"] for o in objects]
     assert kinds[0] == "Namespace"
-    first_vs = kinds.index("VirtualService") if "VirtualService" in kinds else len(kinds)
-    for i, kind in enumerate(kinds):
-        if kind in ("DestinationRule", "Deployment", "Service"):
-            assert i < first_vs, f"{kind} at {i} comes after a VirtualService"
+    position = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): i for i, o in enumerate(objects)}
+    rules = {o["spec"]["host"]: position[("DestinationRule", o["metadata"]["namespace"], o["metadata"]["name"])]
+             for o in by_kind(objects, "DestinationRule")}
+    for i, vs in enumerate(objects):
+        if vs["kind"] != "VirtualService":
+            continue
+        for route in vs["spec"].get("http", []):
+            for dest in route.get("route", []):
+                host = dest["destination"]["host"]
+                app, namespace = host.split(".")[:2]
+                assert rules[host] < i, f"DestinationRule of {host} comes after VirtualService {vs['metadata']['name']}"
+                assert position[("Service", namespace, app)] < i, f"Service {app} comes after its VirtualService"
+                deployment = ("Deployment", namespace, f"{app}-{dest['destination']['subset']}")
+                assert position[deployment] < i, f"{deployment} comes after VirtualService {vs['metadata']['name']}"
 
 
 ANALYZE_FIXTURES = ROOT / "tests" / "fixtures" / "analyze"

@@ -13,7 +13,7 @@ import yaml
 
 from helpers import ROOT
 from model_serving.commands.cli import main
-from model_serving.fleet.schema import ConfigError, parse_fleet
+from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.commands.edit import edit_text, merge_lines, parse_assignments, round_trip
 
 REPO_TEXT = (ROOT / "serving.yaml").read_text()

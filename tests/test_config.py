@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from model_serving.fleet.schema import ConfigError, load_fleet, parse_fleet
+from model_serving.fleet.load import ConfigError, load_fleet, parse_fleet
 
 
 def _error(data: dict) -> str:
@@ -35,12 +35,14 @@ def test_fails_when_weights_do_not_sum_to_100(base_config: dict) -> None:
 
 def test_fails_when_a_key_is_unknown(base_config: dict) -> None:
     _model(base_config)["versions"]["v1"]["wieght"] = 90
-    assert "models.ai-model.versions.v1.wieght: unknown field; fix: remove it or check its spelling" in _error(base_config)
+    assert "models.ai-model.versions.v1.wieght: unknown field; fix: did you mean weight? remove it or check its spelling" in _error(
+        base_config
+    )
 
 
 def test_fails_when_a_required_field_is_missing(base_config: dict) -> None:
     del _model(base_config)["versions"]["v1"]["image"]
-    assert "models.ai-model.versions.v1.image: Field required; fix: add it" in _error(base_config)
+    assert "models.ai-model.versions.v1.image: missing; fix: add it (image: The server image" in _error(base_config)
 
 
 def test_fails_when_a_name_is_not_a_dns_label(base_config: dict) -> None:
@@ -94,5 +96,5 @@ def test_fails_when_a_key_is_duplicated(tmp_path: Path) -> None:
 
 
 def test_fails_when_the_file_is_missing(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"nope.yaml: cannot read the file .*; fix: check the path$"):
+    with pytest.raises(ConfigError, match=r"nope.yaml: cannot read the file .*; fix: check the path and permissions$"):
         load_fleet(tmp_path / "nope.yaml")

@@ -36,9 +36,3 @@ def test_committed_example_output_equals_a_fresh_synth(name: str, example) -> No
     folder = ROOT / "examples" / "dist" / name
     committed = {p.name: p.read_text() for p in sorted(folder.iterdir())} if folder.is_dir() else {}
     assert committed == render_files(fleet, outputs), "run `make synth` and commit examples/dist/"
-
-
-@pytest.mark.parametrize("name", EXAMPLES)
-def test_example_snapshot(name: str, example, snapshot) -> None:
-    _, outputs = example(name)
-    assert {o.filename: o.text for o in outputs} == snapshot

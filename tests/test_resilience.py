@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import ROOT, by_kind, objects_of
-from model_serving.fleet.schema import ConfigError, parse_fleet
-from model_serving.fleet.units import parse_duration
+from model_serving.fleet.load import ConfigError, parse_fleet
+from model_serving.units import parse_duration
 
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.yaml"))
 CONNECTION_LEVEL = {"connect-failure", "refused-stream", "unavailable", "cancelled"}

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import ROOT, by_kind, objects_of, selects, synth_data
 from model_serving.checks.analyze import analyze
-from model_serving.fleet.schema import ConfigError, parse_fleet
+from model_serving.fleet.load import ConfigError, parse_fleet
 
 DIGEST = "@sha256:" + "4f1c3a0e2b9d8c7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f"
 GATEWAY = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
@@ -384,32 +384,32 @@ def _env(config: dict) -> dict:
     ("break_it", "where", "problem"),
     [
         (lambda c: _model(c).update(consumers=[{"serviceAccount": "frontend"}]),
-         "models.ai-model.consumers[0]", "a consumer needs a namespace"),
-        (lambda c: _model(c).update(consumers=[{}]), "models.ai-model.consumers[0]", "a consumer needs a namespace"),
+         "models.ai-model.consumers[0].namespace", "missing; fix: add it (namespace: The caller's namespace.)"),
+        (lambda c: _model(c).update(consumers=[{}]), "models.ai-model.consumers[0].namespace", "missing; fix: add it"),
         (lambda c: _model(c).update(consumers=["batch"]), "models.ai-model.consumers[0]", "fix: write {namespace: batch}"),
         (lambda c: _model(c).update(consumers=[{"namespace": "Batch_Jobs"}]),
          "models.ai-model.consumers[0].namespace", "is not a DNS-1123 label"),
         (lambda c: _model(c).update(consumers=[{"namespace": "apps", "serviceAccount": "*"}]),
          "models.ai-model.consumers[0].serviceAccount", "is not a DNS-1123 label"),
         (lambda c: _model(c).update(consumers=[{"namespace": "apps", "methods": ["get"]}]),
-         "models.ai-model.consumers[0]", "unknown HTTP method 'get'"),
+         "models.ai-model.consumers[0].methods", "unknown HTTP method 'get'"),
         (lambda c: _model(c).update(consumers=[{"namespace": "apps", "paths": ["v1/chat"]}]),
          "models.ai-model.consumers[0].paths[0]", "does not start with '/'"),
         (lambda c: _model(c).update(consumers=[{"namespace": "apps", "paths": ["/v1/*/chat"]}]),
-         "models.ai-model.consumers[0]", "'*' before its end"),
+         "models.ai-model.consumers[0].paths", "'*' before its end"),
         (lambda c: _model(c).update(consumers=[{"namespace": "apps", "team": "x"}]),
          "models.ai-model.consumers[0].team", "unknown field"),
         (lambda c: _env(c)["gateway"].update(tls={"mode": "MUTUAL"}),
-         "environments.production.gateway.tls", "tls has no credentialName"),
+         "environments.production.gateway.tls.credentialName", "missing; fix: add it (credentialName: The TLS Secret"),
         (lambda c: _env(c)["gateway"]["tls"].update(mode="PASSTHROUGH"),
          "environments.production.gateway.tls.mode", "use one of the allowed values"),
         (lambda c: _env(c)["gateway"]["tls"].update(minProtocolVersion="TLSV1_0"),
          "environments.production.gateway.tls.minProtocolVersion", "use one of the allowed values"),
         (lambda c: _env(c)["gateway"].pop("tls"), "environments.production.gateway", "the gateway has no tls"),
-        (lambda c: _env(c)["gateway"].update(hosts=[]), "environments.production.gateway", "gateway.hosts is empty"),
+        (lambda c: _env(c)["gateway"].update(hosts=[]), "environments.production.gateway.hosts", "at least 1 item"),
         (lambda c: _env(c).update(jwt={"jwksUri": "https://auth.example.com/keys"}),
-         "environments.production.jwt", "jwt has no issuer"),
-        (lambda c: _env(c).update(jwt={"issuer": ISSUER}), "environments.production.jwt", "jwt has no jwksUri"),
+         "environments.production.jwt.issuer", "missing; fix: add it (issuer: The token issuer"),
+        (lambda c: _env(c).update(jwt={"issuer": ISSUER}), "environments.production.jwt.jwksUri", "missing; fix: add it (jwksUri: The issuer's key set"),
         (lambda c: _env(c).update(jwt={"issuer": "http://auth.example.com/", "jwksUri": "https://a.example.com/k"}),
          "environments.production.jwt.issuer", "is not an https URL"),
         (lambda c: _env(c).update(metricsFrom=["Monitoring"]),
@@ -442,7 +442,6 @@ def test_fails_when_a_consumer_names_nobody_and_leaves_dist_untouched(tmp_path: 
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "error: serving.yaml: models.ai-model.consumers[0]: a consumer needs a namespace (and optionally "
-        "serviceAccount); fix: add namespace: <ns>"
+        "error: serving.yaml: models.ai-model.consumers[0].namespace: missing; fix: add it (namespace: The caller's namespace.)"
     ]
     assert {p.name: p.read_bytes() for p in (tmp_path / "dist").iterdir()} == before

@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from helpers import ROOT, by_kind, load_yaml, objects_of, synth_data
-from model_serving.fleet.schema import ConfigError, parse_fleet
+from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.fleet.routes import plan_routes
 
 
@@ -132,9 +132,9 @@ def test_staged_rollout_declares_steps(example) -> None:
         (lambda m: m.update(routes=[{"name": "x", "match": {"headers": {"a": "b"}}}]), "route 'x' needs exactly one target"),
         (lambda m: m.update(routes=[{"name": "x", "match": {}, "version": "v2"}]), "a match needs headers, cookies, queryParams or uri"),
         (lambda m: m.update(routes=[{"name": "x", "match": {"headers": {"a": "b"}}, "version": "v2"}] * 2), "route name 'x' is used twice"),
-        (lambda m: m.update(routes=[{"name": "x", "match": {"cookies": {"a": "1", "b": "2"}}, "version": "v2"}]), "a match can test one cookie"),
+        (lambda m: m.update(routes=[{"name": "x", "match": {"cookies": {"a": "1", "b": "2"}}, "version": "v2"}]), "at most 1 item after validation, not more; fix: remove the extra ones (cookies: One cookie"),
         (lambda m: m.update(rollout={"stable": "v1", "canary": "v1"}), "rollout.canary equals rollout.stable"),
-        (lambda m: m.update(rollout={"stable": "v1", "canary": "v2", "steps": [50, 25]}), "must be a non-empty, strictly increasing list"),
+        (lambda m: m.update(rollout={"stable": "v1", "canary": "v2", "steps": [50, 25]}), "must be strictly increasing, each 1 to 100"),
         (lambda m: m.update(prefix="/x/", routes=[{"name": "u", "match": {"uri": {"prefix": "/a"}}, "version": "v2"}]), "cannot be combined with the model's prefix"),
         (lambda m: m.update(sticky={"cookie": "bad cookie"}), "has characters outside"),
     ],
@@ -148,7 +148,7 @@ def test_fails_when_traffic_config_is_inconsistent(base_config: dict, mutate, me
 
 
 def test_fails_when_a_version_appears_twice(tmp_path) -> None:
-    from model_serving.fleet.schema import load_fleet
+    from model_serving.fleet.load import load_fleet
 
     path = tmp_path / "serving.yaml"
     text = (ROOT / "serving.yaml").read_text()

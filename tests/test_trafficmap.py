@@ -5,7 +5,7 @@ import copy
 import re
 
 from helpers import ROOT
-from model_serving.fleet.schema import parse_fleet
+from model_serving.fleet.load import parse_fleet
 from model_serving.commands.synth import render_files
 from model_serving.commands.trafficmap import mermaid_text, render_traffic_map
 
@@ -117,12 +117,12 @@ def test_labels_escape_everything_mermaid_or_html_would_interpret() -> None:
 
 def test_quotes_and_arrows_in_matches_stay_inside_their_label() -> None:
     data = _rich()
-    data["models"]["chat"]["routes"][0]["match"] = {"headers": {'x-"odd"': {"regex": '^a"];b-->c["x$'}}}
+    data["models"]["chat"]["routes"][0]["match"] = {"headers": {'x-"odd"': {"regex": '^a"\\];b-->c\\["x$'}}}
     production = _blocks(render_traffic_map(_fleet(data)))[0]
     for line in production.splitlines():
         # Every label is one quoted string: the only double quotes are the label delimiters.
         assert line.count('"') in (0, 2, 4), line
-    assert "header x-#34;odd#34; matches #94;a#34;]#59;b--#62;c[#34;x#36;" in production
+    assert "header x-#34;odd#34; matches #94;a#34;#92;]#59;b--#62;c#92;[#34;x#36;" in production
 
 
 def test_table_cells_escape_pipes() -> None:

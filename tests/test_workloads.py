@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import ROOT, by_kind, objects_of
-from model_serving.fleet.schema import ConfigError, parse_fleet
-from model_serving.fleet.units import parse_duration, parse_quantity
+from model_serving.fleet.load import ConfigError, parse_fleet
+from model_serving.units import parse_duration, parse_quantity
 
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.yaml"))
 
@@ -87,7 +87,7 @@ def test_autoscaled_versions_leave_replicas_to_their_hpa(example) -> None:
     for name, dep in _deployments(example, "fleet").items():
         assert ("replicas" in dep["spec"]) == (name not in hpas)
     assert hpas["llm-v1"]["spec"]["metrics"] == [{
-        "pods": {"metric": {"name": "vllm_num_requests_waiting"}, "target": {"averageValue": 4, "type": "AverageValue"}},
+        "pods": {"metric": {"name": "vllm_num_requests_waiting"}, "target": {"averageValue": "4", "type": "AverageValue"}},
         "type": "Pods",
     }]
     cpu = hpas["fraud-detector-v1"]["spec"]["metrics"][0]["resource"]
@@ -128,13 +128,13 @@ def test_server_env_and_args_reach_the_container(example) -> None:
     ("field", "value", "message"),
     [
         ("resources", {"requests": {"cpu": "4"}, "limits": {"cpu": "2"}}, "cpu request 4 is above the limit 2; fix: raise limits.cpu"),
-        ("resources", {"gpu": {"count": 1.5}}, "gpu count 1.5 is not a positive whole number; fix: use a positive integer"),
-        ("resources", {"gpu": {"count": 0}}, "gpu count 0 is not a positive whole number"),
+        ("resources", {"gpu": {"count": 1.5}}, "gpu.count: Input should be a valid integer; fix: use a whole number"),
+        ("resources", {"gpu": {"count": 0}}, "gpu.count: Input should be greater than 0"),
         ("resources", {"requests": {"memory": "lots"}}, "'lots' is not a Kubernetes quantity"),
         ("health", {"readyPath": "ready"}, "'ready' does not start with '/'; fix: write it as /ready"),
         ("autoscaling", {"minReplicas": 5, "maxReplicas": 2, "cpuUtilization": 70}, "minReplicas 5 is above maxReplicas 2"),
         ("autoscaling", {"maxReplicas": 2}, "autoscaling needs cpuUtilization or metric"),
-        ("maxUnavailable", 0, "maxUnavailable 0 would block every eviction"),
+        ("maxUnavailable", 0, "maxUnavailable: Input should be greater than or equal to 1; fix: use a larger number (maxUnavailable: Pods of a version"),
         ("storage", {"pvc": "weights", "downloadImage": "x"}, "storage needs exactly one of pvc or downloadImage"),
     ],
 )

@@ -1,9 +1,11 @@
 """Istio traffic management for AI model serving, as cdk8s constructs.
 
-    from model_serving import ModelServingChart, parse_fleet
+    from model_serving import ModelServingChart, ServedModel, FleetGateway, Model, load_fleet
 
-Names are imported on first use, so commands that never synthesize (analyze, plan) do not
-pay for starting cdk8s.
+Layers, each depending only on the ones before it: `fleet` (serving.yaml's schema, loading and
+decisions, plain Python), `k8s` (the constructs), `checks` (analyzer and schema validation over
+plain manifests), `rehearse` (the routes on a real Envoy) and `commands` (the CLI).
+Names are imported on first use, so commands that never synthesize do not pay for cdk8s.
 """
 from __future__ import annotations
 
@@ -12,10 +14,15 @@ from typing import Any
 
 _EXPORTS = {
     "ModelServingChart": "k8s.chart",
-    "ConfigError": "fleet.schema",
-    "Fleet": "fleet.schema",
-    "load_fleet": "fleet.schema",
-    "parse_fleet": "fleet.schema",
+    "ServedModel": "k8s.model",
+    "FleetGateway": "k8s.gateway",
+    "FleetNamespace": "k8s.security",
+    "ModelVersion": "k8s.workload",
+    "Model": "fleet.model",
+    "ConfigError": "fleet.load",
+    "Fleet": "fleet.fleet",
+    "load_fleet": "fleet.load",
+    "parse_fleet": "fleet.load",
     "plan_routes": "fleet.routes",
 }
 __all__ = sorted(_EXPORTS)

@@ -253,5 +253,5 @@ def test_fails_when_folder_has_no_manifests(tmp_path: Path) -> None:
 def test_fails_when_file_is_not_utf8(tmp_path: Path) -> None:
     manifest = tmp_path / "latin1.yaml"
     manifest.write_bytes(b"kind: Namespace\nmetadata: {name: caf\xe9}\n")
-    with pytest.raises(AnalyzeInputError, match="cannot read file"):
+    with pytest.raises(AnalyzeInputError, match="is not UTF-8 text; fix: save the file as UTF-8"):
         load_manifests([manifest])

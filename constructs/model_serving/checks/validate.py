@@ -29,9 +29,11 @@ import celpy.evaluation
 import jsonschema
 import jsonschema.validators
 import lark
-import yaml
 from celpy import celtypes
 from referencing import Registry, Resource
+
+from model_serving.errors import InputError
+from model_serving.yamlio import load_documents, read_text
 
 __all__ = [
     "CEL_RULE_ALLOWLIST",
@@ -552,13 +554,10 @@ def _walk_rules(
 
 
 def _load_bundle(path: Path) -> list[Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        with path.open("rb") as stream:
-            return [doc for doc in yaml.load_all(stream, Loader=loader) if doc]
-    except (OSError, yaml.YAMLError) as exc:
-        reason = " ".join(str(exc).split())
-        raise ValueError(f"cannot read Istio CRD bundle {path}: {reason}") from exc
+        return [doc for doc in load_documents(read_text(path), source=str(path)) if doc]
+    except InputError as exc:
+        raise ValueError(f"cannot read Istio CRD bundle: {exc}") from exc
 
 
 class IstioSchemaValidator:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError as RuamelError
@@ -27,9 +26,11 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
-from model_serving.fleet.schema import ConfigError, Fleet, Model, load_fleet, parse_fleet
+from model_serving.fleet.fleet import Fleet
+from model_serving.fleet.load import ConfigError, load_fleet, parse_fleet
+from model_serving.fleet.model import Model
+from model_serving.yamlio import YamlError, load_config
 
-PLAIN_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ASSIGNMENT_FIX = "write VERSION=WEIGHT with a whole number from 0 to 100, e.g. v1=50"
 # (mapping, sequence, offset) indentations tried, most common first, until one reproduces the file.
 INDENTS = [
@@ -452,9 +453,12 @@ class Edit:
     notes: list[str] = field(default_factory=list)
 
 
-def _plain(text: str) -> Any:
-    # PyYAML, as load_fleet reads it: validation sees exactly what synth will see.
-    return yaml.load(text, Loader=PLAIN_LOADER)  # noqa: S506 (a safe loader)
+def _plain(text: str, source: str) -> Any:
+    # As load_fleet reads it: validation sees exactly what synth will see.
+    try:
+        return load_config(text, source=source)
+    except YamlError as error:
+        raise ConfigError(str(error)) from None
 
 
 def edit_text(
@@ -471,7 +475,7 @@ def edit_text(
     if crlf:
         text = text.replace("\r\n", "\n")  # ruamel writes \n; compare and merge in one convention
     rt, doc, base = round_trip(text, source=source)
-    before = parse_fleet(_plain(text), source=source)
+    before = parse_fleet(_plain(text, source), source=source)
     target = choose_target(doc, model, env, source=source)
     current = before.environments[target.affected[0]].models[model]
     where = f"{source}: {target.where}"
@@ -492,10 +496,10 @@ def edit_text(
     edited = dump(rt, doc)
     notes: list[str] = []
     merged = merge_lines(text, base, edited)
-    if merged is None or _plain(merged) != _plain(edited):
+    if merged is None or _plain(merged, source) != _plain(edited, source):
         merged = edited  # still correct, but ruamel's layout: say so
         notes.append(f"{source}: could not keep every line as written; review `git diff {source}`")
-    verify(before, parse_fleet(_plain(merged), source=source), target, plan)
+    verify(before, parse_fleet(_plain(merged, source), source=source), target, plan)
     if crlf:
         merged = merged.replace("\n", "\r\n")
     return Edit(text=merged, description=description, changed=True, notes=notes)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
-import yaml
-
-from model_serving.fleet.schema import ConfigError
 from model_serving.commands.trafficmap import short_image
+from model_serving.errors import InputError
+from model_serving.fleet.load import ConfigError
+from model_serving.yamlio import YamlError, load_documents
 
 if TYPE_CHECKING:
     from model_serving.commands.synth import Output
@@ -26,7 +26,7 @@ ARROW = "→"
 Objects = dict[str, list[dict]]  # file name -> its objects, in file order
 
 
-class PlanError(Exception):
+class PlanError(InputError):
     """A problem reading one side of the comparison; str() is the one-line message."""
 
 
@@ -34,14 +34,10 @@ class PlanError(Exception):
 
 
 def _load(text: str, where: str) -> list[dict]:
-    from model_serving.commands.synth import YAML_LOADER
-
     try:
-        docs = [doc for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark else ""
-        raise PlanError(f"{where}: {line}not valid YAML; fix: re-run `model-serving synth` to rewrite it") from None
+        docs = [doc for doc in load_documents(text, source=where) if doc]
+    except YamlError as error:
+        raise PlanError(f"{str(error).rsplit('; fix:', 1)[0]}; fix: re-run `model-serving synth` to rewrite it") from None
     bad = [d for d in docs if not isinstance(d, dict) or "kind" not in d or "metadata" not in d]
     if bad:
         raise PlanError(f"{where}: a document is not a Kubernetes object; fix: re-run `model-serving synth` to rewrite it")
@@ -595,8 +591,8 @@ def _totals(plans: list[EnvPlan]) -> str:
 
 def run(config: Path, outdir: Path, *, ref: str | None = None, output: str = "text") -> int:
     """Compare dist/ (or `ref`'s dist/) with a fresh in-memory synth: 0 same, 1 changes, 2 error."""
-    from model_serving.fleet.schema import load_fleet
     from model_serving.commands.synth import render_files, synthesize
+    from model_serving.fleet.load import load_fleet
 
     try:
         fleet = load_fleet(config)

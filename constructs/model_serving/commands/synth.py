@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, ParamSpec
 
-import yaml
+from model_serving.fleet.fleet import Fleet
+from model_serving.fleet.load import ConfigError, load_fleet
+from model_serving.yamlio import load_documents
 
-from model_serving.fleet.schema import ConfigError, Fleet, load_fleet
-
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 P = ParamSpec("P")
 
 
@@ -42,16 +41,19 @@ def synthesize(fleet: Fleet) -> list[Output]:
         app = cdk8s.App()
         ModelServingChart(app, name, env=env)
         text = app.synth_yaml()
-        objects = [doc for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]
+        objects = [doc for doc in load_documents(text, source=f"{name}.k8s.yaml") if doc]
         outputs.append(Output(env=name, filename=f"{name}.k8s.yaml", text=text, objects=objects))
     return outputs
 
 
-def check(outputs: list[Output]) -> tuple[list[str], list[str]]:
-    """Run the traffic-graph analyzer over everything synthesized: (errors, other findings)."""
+def check(fleet: Fleet, outputs: list[Output]) -> tuple[list[str], list[str]]:
+    """Run the traffic-graph analyzer over each cluster's outputs: (errors, other findings)."""
     from model_serving.checks.analyze import analyze
 
-    findings = analyze([obj for out in outputs for obj in out.objects])
+    clusters: dict[str, list[dict]] = {}
+    for out in outputs:
+        clusters.setdefault(fleet.environments[out.env].cluster, []).extend(out.objects)
+    findings = [finding for objects in clusters.values() for finding in analyze(objects)]
     errors = [str(f) for f in findings if f.level == "Error"]
     return errors, [str(f) for f in findings if f.level != "Error"]
 
@@ -102,7 +104,7 @@ def summary(fleet: Fleet, outputs: list[Output]) -> str:
         for name, model in sorted(env.models.items()):
             edge = f", {scheme}://{model.host}{model.prefix or ''}" if model.host else ""
             lines.append(f"  {name}: {env.service_host(name)}{edge}")
-            for route in plan_routes(name, model, secure_cookies=env.gateway.tls is not None):
+            for route in plan_routes(name, model, secure_cookies=env.secure):
                 split = ", ".join(
                     f"{d.version} {d.weight}%" if d.weight is not None else d.version for d in route.destinations
                 )
@@ -195,7 +197,7 @@ def run(
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"error: {config}: synthesis failed ({type(error).__name__}: {reason}); {outdir} left unchanged", file=sys.stderr)
         return 1
-    problems, notes = check(outputs)
+    problems, notes = check(fleet, outputs)
     if validate:
         problems += schema_problems(outputs)
     for note in notes:

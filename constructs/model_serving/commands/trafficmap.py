@@ -9,8 +9,10 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from model_serving.fleet.schema import Env, Fleet, Model, StringMatch
+from model_serving.fleet.fleet import Env, Fleet
+from model_serving.fleet.model import Model
 from model_serving.fleet.routes import Destination, RoutePlan, plan_routes
+from model_serving.fleet.traffic import StringMatch
 
 # Characters written as they are inside a quoted Mermaid label; everything else becomes a
 # `#<code>;` entity. `"` would end the label, `#...;` is Mermaid's own entity syntax, `<`/`&`
@@ -105,7 +107,7 @@ def _diagram(env: Env) -> list[str]:
         for version, vnode in version_ids.items():
             spec = model.versions[version]
             lines.append(f"  {vnode}({_label(version, short_image(spec.image), replicas_text(model, version))})")
-        for j, route in enumerate(plan_routes(name, model, secure_cookies=env.gateway.tls is not None), 1):
+        for j, route in enumerate(plan_routes(name, model, secure_cookies=env.secure), 1):
             rnode = f"{node}r{j}"
             conditions = match_lines(route) or ["all other requests"]
             extra = ["fault injected"] if route.fault else []

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from model_serving.fleet.schema import Env, Fault, Mirror, Model, Retries, StringMatch
-from model_serving.fleet.units import parse_duration
+from model_serving.fleet.model import Model
+from model_serving.fleet.resilience import Fault, Retries
+from model_serving.fleet.traffic import Mirror, Route, StringMatch
+from model_serving.units import parse_duration
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,9 @@ def cookie_regex(cookie: str, value: str) -> str:
 
 def sticky_cookie_name(model_name: str, model: Model) -> str | None:
     """The cookie that pins a user to a canary, or None when the model is not sticky."""
-    sticky = model.sticky_spec
-    if sticky is None:
+    if model.sticky is None:
         return None
-    return sticky.cookie or f"{model_name}-version"
+    return model.sticky.cookie or f"{model_name}-version"
 
 
 def plan_routes(model_name: str, model: Model, *, secure_cookies: bool = True) -> list[RoutePlan]:
@@ -66,33 +67,22 @@ def plan_routes(model_name: str, model: Model, *, secure_cookies: bool = True) -
     with `weighted: true`, then the default) is preceded by its sticky variants when the model
     is sticky: the same match plus the cohort cookie, sending returning users to their version.
     """
-    timeout = None if model.timeout == "none" else model.timeout
-    common = {"retries": model.retries, "fault": model.fault, "timeout": timeout}
     cookie = sticky_cookie_name(model_name, model)
     set_cookie = _set_cookie(cookie, model, secure=secure_cookies)
     routes: list[RoutePlan] = []
-
     for rule in model.routes:
-        headers = dict(rule.match.headers)
-        for name, value in rule.match.cookies.items():  # at most one (config enforces it)
-            headers["cookie"] = StringMatch(regex=cookie_regex(name, value))
-        plan = RoutePlan(
-            name=rule.name,
-            destinations=(Destination(rule.version),) if rule.version else _weighted(model, set_cookie=set_cookie),
-            headers=headers,
-            query_params=dict(rule.match.query_params),
-            uri=rule.match.uri,
-            **{
-                **common,
-                "timeout": (None if rule.timeout == "none" else rule.timeout) if rule.timeout else timeout,
-                "retries": rule.retries or model.retries,
-            },
-        )
+        plan = _ab_route(rule, model, set_cookie=set_cookie)
         if rule.weighted and cookie:
             routes.extend(_sticky_variants(plan, model, cookie))
         routes.append(plan)
 
-    default = RoutePlan(name="default", destinations=_weighted(model, set_cookie=set_cookie), **common)
+    default = RoutePlan(
+        name="default",
+        destinations=_weighted(model, set_cookie=set_cookie),
+        timeout=model.timeout,
+        retries=model.retries,
+        fault=model.fault,
+    )
     if cookie:
         routes.extend(_sticky_variants(default, model, cookie))
     routes.append(default)
@@ -106,9 +96,26 @@ def plan_routes(model_name: str, model: Model, *, secure_cookies: bool = True) -
     return routes
 
 
+def _ab_route(rule: Route, model: Model, *, set_cookie: str | None) -> RoutePlan:
+    """The route of one A/B rule: its match (a cookie becomes a regex on the Cookie header), its target."""
+    headers = dict(rule.match.headers)
+    for name, value in rule.match.cookies.items():  # at most one (config enforces it)
+        headers["cookie"] = StringMatch(regex=cookie_regex(name, value))
+    return RoutePlan(
+        name=rule.name,
+        destinations=(Destination(rule.version),) if rule.version else _weighted(model, set_cookie=set_cookie),
+        headers=headers,
+        query_params=dict(rule.match.query_params),
+        uri=rule.match.uri,
+        timeout=rule.timeout if "timeout" in rule.model_fields_set else model.timeout,
+        retries=rule.retries or model.retries,
+        fault=model.fault,
+    )
+
+
 def _set_cookie(cookie: str | None, model: Model, *, secure: bool) -> str | None:
     """The Set-Cookie template (with `{version}`) that enrols a user in a cohort."""
-    sticky = model.sticky_spec
+    sticky = model.sticky
     if cookie is None or sticky is None:
         return None
     attributes = f"Max-Age={int(parse_duration(sticky.max_age))}; Path=/; HttpOnly; SameSite=Lax"
@@ -155,8 +162,3 @@ def edge_routes(routes: list[RoutePlan], *, prefix: str, gateway: str) -> list[R
     return [
         replace(r, uri=StringMatch(prefix=prefix), gateway=gateway, rewrite="/") for r in routes
     ]
-
-
-def gateway_ref(env: Env) -> str:
-    """How a VirtualService names the environment's Gateway."""
-    return f"{env.namespace}/{env.gateway_name}"

@@ -1,71 +1,94 @@
 """Istio traffic objects of a model: DestinationRule (subsets, resilience) and VirtualService."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cdk8s
+
 from constructs import Construct
-
 from imports.io.istio import networking as istio
-
-from model_serving.fleet.schema import Model, Retries, StringMatch
-from model_serving.fleet.routes import RoutePlan, edge_routes
-from model_serving.k8s.workload import labels
+from model_serving.fleet.names import labels
+from model_serving.fleet.resilience import (
+    ConnectionPool,
+    Fault,
+    LoadBalancer,
+    OutlierDetection,
+    Retries,
+)
+from model_serving.fleet.routes import Destination, RoutePlan, edge_routes
+from model_serving.fleet.traffic import Mirror, StringMatch
 
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 LB = istio.DestinationRuleSpecTrafficPolicyLoadBalancerSimple
+MUTUAL = istio.DestinationRuleSpecTrafficPolicyTlsMode.ISTIO_UNDERSCORE_MUTUAL
 LB_SIMPLE = {"LEAST_REQUEST": LB.LEAST_UNDERSCORE_REQUEST, "ROUND_ROBIN": LB.ROUND_UNDERSCORE_ROBIN, "RANDOM": LB.RANDOM}
 
 
-class ModelDestinationRule:
-    """DestinationRule named after the model: one subset per version, serving-grade policy.
+class ModelDestinationRule(Construct):
+    """DestinationRule named after the model (Resource): one subset per version, serving-grade policy.
 
-    Not a construct of its own (a construct level costs a jsii call): the object is added to `scope`.
+    Props: `app`, `namespace`, `host` (the Service's FQDN), `versions` (subset names, each selecting
+    pods labelled `version: <name>`); `connection_pool`, `outlier_detection` and `load_balancer`
+    default to the fleet's defaults (see fleet.resilience). mTLS is always ISTIO_MUTUAL.
     """
 
-    def __init__(self, scope: Construct, id: str, *, name: str, namespace: str, host: str, model: Model) -> None:
-        pool, outlier, balance = model.connection_pool, model.outlier_detection, model.load_balancer
-        hashing = balance.consistent_hash
+    def __init__(
+        self, scope: Construct, id: str, *, app: str, namespace: str, host: str, versions: Sequence[str],
+        connection_pool: ConnectionPool = ConnectionPool(), outlier_detection: OutlierDetection = OutlierDetection(),
+        load_balancer: LoadBalancer = LoadBalancer(),
+    ) -> None:
+        super().__init__(scope, id)
+        if not versions:
+            raise ValueError(f"DestinationRule {app} needs at least one version; pass versions=[...]")
         istio.DestinationRule(
-            scope,
-            id,
-            metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=labels(name)),
+            self, "Resource",
+            metadata=cdk8s.ApiObjectMetadata(name=app, namespace=namespace, labels=labels(app)),
             spec=istio.DestinationRuleSpec(
                 host=host,
                 traffic_policy=istio.DestinationRuleSpecTrafficPolicy(
-                    tls=istio.DestinationRuleSpecTrafficPolicyTls(
-                        mode=istio.DestinationRuleSpecTrafficPolicyTlsMode.ISTIO_UNDERSCORE_MUTUAL
-                    ),
-                    connection_pool=istio.DestinationRuleSpecTrafficPolicyConnectionPool(
-                        tcp=istio.DestinationRuleSpecTrafficPolicyConnectionPoolTcp(max_connections=pool.max_connections),
-                        http=istio.DestinationRuleSpecTrafficPolicyConnectionPoolHttp(
-                            http1_max_pending_requests=pool.max_pending_requests,
-                            http2_max_requests=pool.max_requests,
-                            max_requests_per_connection=pool.max_requests_per_connection or None,
-                        ),
-                    ),
-                    outlier_detection=istio.DestinationRuleSpecTrafficPolicyOutlierDetection(
-                        consecutive5_xx_errors=outlier.consecutive_5xx_errors,
-                        consecutive_gateway_errors=outlier.consecutive_gateway_errors,
-                        interval=outlier.interval,
-                        base_ejection_time=outlier.base_ejection_time,
-                        max_ejection_percent=outlier.max_ejection_percent,
-                    ),
-                    load_balancer=istio.DestinationRuleSpecTrafficPolicyLoadBalancer(
-                        simple=None if hashing else LB_SIMPLE[balance.simple],
-                        consistent_hash=istio.DestinationRuleSpecTrafficPolicyLoadBalancerConsistentHash(
-                            http_header_name=hashing.header,
-                            http_cookie=istio.DestinationRuleSpecTrafficPolicyLoadBalancerConsistentHashHttpCookie(
-                                name=hashing.cookie, ttl=hashing.cookie_ttl
-                            ) if hashing.cookie else None,
-                            use_source_ip=hashing.source_ip or None,
-                        ) if hashing else None,
-                    ),
+                    tls=istio.DestinationRuleSpecTrafficPolicyTls(mode=MUTUAL),
+                    connection_pool=_pool(connection_pool),
+                    outlier_detection=_outlier(outlier_detection),
+                    load_balancer=_balancer(load_balancer),
                 ),
-                subsets=[
-                    istio.DestinationRuleSpecSubsets(name=version, labels={"version": version})
-                    for version in model.versions
-                ],
+                subsets=[istio.DestinationRuleSpecSubsets(name=v, labels={"version": v}) for v in versions],
             ),
         )
+
+
+def _pool(pool: ConnectionPool) -> istio.DestinationRuleSpecTrafficPolicyConnectionPool:
+    return istio.DestinationRuleSpecTrafficPolicyConnectionPool(
+        tcp=istio.DestinationRuleSpecTrafficPolicyConnectionPoolTcp(max_connections=pool.max_connections),
+        http=istio.DestinationRuleSpecTrafficPolicyConnectionPoolHttp(
+            http1_max_pending_requests=pool.max_pending_requests,
+            http2_max_requests=pool.max_requests,
+            max_requests_per_connection=pool.max_requests_per_connection or None,
+        ),
+    )
+
+
+def _outlier(outlier: OutlierDetection) -> istio.DestinationRuleSpecTrafficPolicyOutlierDetection:
+    return istio.DestinationRuleSpecTrafficPolicyOutlierDetection(
+        consecutive5_xx_errors=outlier.consecutive_5xx_errors,
+        consecutive_gateway_errors=outlier.consecutive_gateway_errors,
+        interval=outlier.interval,
+        base_ejection_time=outlier.base_ejection_time,
+        max_ejection_percent=outlier.max_ejection_percent,
+    )
+
+
+def _balancer(balance: LoadBalancer) -> istio.DestinationRuleSpecTrafficPolicyLoadBalancer:
+    hashing = balance.consistent_hash
+    if hashing is None:
+        return istio.DestinationRuleSpecTrafficPolicyLoadBalancer(simple=LB_SIMPLE[balance.simple])
+    cookie = istio.DestinationRuleSpecTrafficPolicyLoadBalancerConsistentHashHttpCookie(
+        name=hashing.cookie, ttl=hashing.cookie_ttl or "0s"  # 0s: Envoy generates a session cookie
+    ) if hashing.cookie else None
+    return istio.DestinationRuleSpecTrafficPolicyLoadBalancer(
+        consistent_hash=istio.DestinationRuleSpecTrafficPolicyLoadBalancerConsistentHash(
+            http_header_name=hashing.header, http_cookie=cookie, use_source_ip=hashing.source_ip or None,
+        )
+    )
 
 
 def _match_value(match: StringMatch) -> istio.VirtualServiceSpecHttpMatchHeaders:
@@ -84,108 +107,117 @@ def _retries(retries: Retries | None) -> istio.VirtualServiceSpecHttpRetries:
     )
 
 
-def http_route(plan: RoutePlan, *, host: str, port: int) -> istio.VirtualServiceSpecHttp:
-    """Translate one RoutePlan into an Istio HTTPRoute."""
-    match = None
-    if plan.has_match:
-        match = [
-            istio.VirtualServiceSpecHttpMatch(
-                headers={k: _match_value(v) for k, v in plan.headers.items()} or None,
-                query_params={k: istio.VirtualServiceSpecHttpMatchQueryParams(exact=v.exact, prefix=v.prefix, regex=v.regex)
-                              for k, v in plan.query_params.items()} or None,
-                uri=istio.VirtualServiceSpecHttpMatchUri(exact=plan.uri.exact, prefix=plan.uri.prefix, regex=plan.uri.regex)
-                if plan.uri else None,
-                gateways=[plan.gateway] if plan.gateway else None,
-            )
-        ]
-    fault = None
-    if plan.fault:
-        f = plan.fault
-        fault = istio.VirtualServiceSpecHttpFault(
-            delay=istio.VirtualServiceSpecHttpFaultDelay(
-                fixed_delay=f.delay, percentage=istio.VirtualServiceSpecHttpFaultDelayPercentage(value=f.delay_percent)
-            ) if f.delay else None,
-            abort=istio.VirtualServiceSpecHttpFaultAbort(
-                http_status=f.abort_status, percentage=istio.VirtualServiceSpecHttpFaultAbortPercentage(value=f.abort_percent)
-            ) if f.abort_status else None,
+def _match(plan: RoutePlan) -> list[istio.VirtualServiceSpecHttpMatch] | None:
+    if not plan.has_match:
+        return None
+    uri = plan.uri
+    return [
+        istio.VirtualServiceSpecHttpMatch(
+            headers={k: _match_value(v) for k, v in plan.headers.items()} or None,
+            query_params={k: istio.VirtualServiceSpecHttpMatchQueryParams(exact=v.exact, prefix=v.prefix, regex=v.regex)
+                          for k, v in plan.query_params.items()} or None,
+            uri=istio.VirtualServiceSpecHttpMatchUri(exact=uri.exact, prefix=uri.prefix, regex=uri.regex) if uri else None,
+            gateways=[plan.gateway] if plan.gateway else None,
         )
-    destination_port = istio.VirtualServiceSpecHttpRouteDestinationPort(number=port)
-    return istio.VirtualServiceSpecHttp(
-        name=plan.name,
-        match=match,
-        route=[
-            istio.VirtualServiceSpecHttpRoute(
-                destination=istio.VirtualServiceSpecHttpRouteDestination(host=host, subset=d.version, port=destination_port),
-                weight=d.weight,
-                headers=istio.VirtualServiceSpecHttpRouteHeaders(
-                    response=istio.VirtualServiceSpecHttpRouteHeadersResponse(add={"Set-Cookie": d.set_cookie})
-                ) if d.set_cookie else None,
-            )
-            for d in plan.destinations
-        ],
-        mirrors=[
-            istio.VirtualServiceSpecHttpMirrors(
-                destination=istio.VirtualServiceSpecHttpMirrorsDestination(
-                    host=host, subset=plan.mirror.version,
-                    port=istio.VirtualServiceSpecHttpMirrorsDestinationPort(number=port),
-                ),
-                percentage=istio.VirtualServiceSpecHttpMirrorsPercentage(value=plan.mirror.percent),
-            )
-        ] if plan.mirror else None,
-        rewrite=istio.VirtualServiceSpecHttpRewrite(uri=plan.rewrite) if plan.rewrite else None,
-        timeout=plan.timeout,
-        retries=_retries(plan.retries),
-        fault=fault,
+    ]
+
+
+def _fault(fault: Fault | None) -> istio.VirtualServiceSpecHttpFault | None:
+    if fault is None:
+        return None
+    return istio.VirtualServiceSpecHttpFault(
+        delay=istio.VirtualServiceSpecHttpFaultDelay(
+            fixed_delay=fault.delay, percentage=istio.VirtualServiceSpecHttpFaultDelayPercentage(value=fault.delay_percent)
+        ) if fault.delay else None,
+        abort=istio.VirtualServiceSpecHttpFaultAbort(
+            http_status=fault.abort_status,
+            percentage=istio.VirtualServiceSpecHttpFaultAbortPercentage(value=fault.abort_percent),
+        ) if fault.abort_status else None,
     )
 
 
-class ModelVirtualService:
-    """VirtualService named after the model, for the mesh and (when exposed) the gateway.
+def _destination(d: Destination, *, host: str, port: int) -> istio.VirtualServiceSpecHttpRoute:
+    return istio.VirtualServiceSpecHttpRoute(
+        destination=istio.VirtualServiceSpecHttpRouteDestination(
+            host=host, subset=d.version, port=istio.VirtualServiceSpecHttpRouteDestinationPort(number=port)
+        ),
+        weight=d.weight,
+        headers=istio.VirtualServiceSpecHttpRouteHeaders(
+            response=istio.VirtualServiceSpecHttpRouteHeadersResponse(add={"Set-Cookie": d.set_cookie})
+        ) if d.set_cookie else None,
+    )
+
+
+def _mirror(mirror: Mirror | None, *, host: str, port: int) -> list[istio.VirtualServiceSpecHttpMirrors] | None:
+    if mirror is None:
+        return None
+    return [
+        istio.VirtualServiceSpecHttpMirrors(
+            destination=istio.VirtualServiceSpecHttpMirrorsDestination(
+                host=host, subset=mirror.version, port=istio.VirtualServiceSpecHttpMirrorsDestinationPort(number=port),
+            ),
+            percentage=istio.VirtualServiceSpecHttpMirrorsPercentage(value=mirror.percent),
+        )
+    ]
+
+
+def http_route(plan: RoutePlan, *, host: str, port: int) -> istio.VirtualServiceSpecHttp:
+    """Translate one RoutePlan into an Istio HTTPRoute."""
+    return istio.VirtualServiceSpecHttp(
+        name=plan.name,
+        match=_match(plan),
+        route=[_destination(d, host=host, port=port) for d in plan.destinations],
+        mirrors=_mirror(plan.mirror, host=host, port=port),
+        rewrite=istio.VirtualServiceSpecHttpRewrite(uri=plan.rewrite) if plan.rewrite else None,
+        timeout=plan.timeout,
+        retries=_retries(plan.retries),
+        fault=_fault(plan.fault),
+    )
+
+
+def _metadata(name: str, namespace: str, app: str) -> cdk8s.ApiObjectMetadata:
+    # Argo CD applies a sync wave only once the previous one is healthy (Deployments rolled
+    # out): routes in wave 1 reach new subsets after their pods are ready.
+    return cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=labels(app), annotations={SYNC_WAVE: "1"})
+
+
+class ModelRoutes(Construct):
+    """The model's VirtualService (Resource), named after it, for the mesh and (when exposed) the gateway.
 
     Without a prefix one VirtualService serves both the in-mesh host and the external host.
-    With a prefix, the external host is shared with other models, so the gateway routes live in
-    a second VirtualService `<model>-edge` and the mesh one keeps the Service host alone.
-    Both are added to `scope` (no construct level of its own: each costs a jsii call).
+    With a prefix the external host is shared with other models, so the gateway routes live in
+    a second VirtualService `<model>-edge` (Edge) and the mesh one keeps the Service host alone.
+
+    Props: `app`, `namespace`, `host` (the Service's FQDN), `port`, `routes` (the decided
+    RoutePlans, in match order); `external_host`, `prefix` and `gateway` ("ns/name") when the
+    model is exposed (default: mesh-only).
     """
 
     def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        name: str,
-        namespace: str,
-        host: str,
-        port: int,
-        model: Model,
-        routes: list[RoutePlan],
-        gateway: str,
+        self, scope: Construct, id: str, *, app: str, namespace: str, host: str, port: int,
+        routes: Sequence[RoutePlan], external_host: str | None = None, prefix: str | None = None,
+        gateway: str | None = None,
     ) -> None:
-        # Argo CD applies a sync wave only once the previous one is healthy (Deployments rolled
-        # out): routes in wave 1 reach new subsets after their pods are ready.
-        meta = {"namespace": namespace, "labels": labels(name), "annotations": {SYNC_WAVE: "1"}}
-        exposed_here = model.host is not None and model.prefix is None
+        super().__init__(scope, id)
+        if external_host and not gateway:
+            raise ValueError(f"routes of {app}: external host {external_host} needs a gateway; pass gateway='ns/name'")
+        exposed_here = external_host is not None and prefix is None
         istio.VirtualService(
-            scope,
-            id,
-            metadata=cdk8s.ApiObjectMetadata(name=name, **meta),
+            self, "Resource",
+            metadata=_metadata(app, namespace, app),
             spec=istio.VirtualServiceSpec(
-                hosts=[host, model.host] if exposed_here else [host],
-                gateways=[gateway, "mesh"] if exposed_here else ["mesh"],
+                hosts=[host, external_host] if exposed_here and external_host else [host],
+                gateways=[gateway, "mesh"] if exposed_here and gateway else ["mesh"],
                 http=[http_route(r, host=host, port=port) for r in routes],
             ),
         )
-        if model.host is not None and model.prefix is not None:
+        if external_host is not None and prefix is not None and gateway is not None:
             istio.VirtualService(
-                scope,
-                f"{id}.Edge",
-                metadata=cdk8s.ApiObjectMetadata(name=f"{name}-edge", **meta),
+                self, "Edge",
+                metadata=_metadata(f"{app}-edge", namespace, app),
                 spec=istio.VirtualServiceSpec(
-                    hosts=[model.host],
+                    hosts=[external_host],
                     gateways=[gateway],
-                    http=[
-                        http_route(r, host=host, port=port)
-                        for r in edge_routes(routes, prefix=model.prefix, gateway=gateway)
-                    ],
+                    http=[http_route(r, host=host, port=port) for r in edge_routes(routes, prefix=prefix, gateway=gateway)],
                 ),
             )

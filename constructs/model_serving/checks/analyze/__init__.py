@@ -5,9 +5,10 @@
 Codes are listed in CODES.md next to this file.
 """
 
+from model_serving.units import parse_duration
+
 from .analyzer import analyze
 from .cli import run
-from model_serving.fleet.units import parse_duration
 from .findings import ALL_CODES, Code, Finding
 from .loader import AnalyzeInputError, load_manifests
 

@@ -6,14 +6,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from model_serving.errors import InputError
+from model_serving.yamlio import load_documents, read_text
 
-# The C loader is several times faster on large synth outputs; both are "safe".
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SUFFIXES = (".yaml", ".yml")
 
 
-class AnalyzeInputError(Exception):
+class AnalyzeInputError(InputError):
     """The manifests could not be read; the message is one line and names the file."""
 
 
@@ -29,23 +28,11 @@ def _files(path: Path) -> list[Path]:
     raise AnalyzeInputError(f"{path}: no such file or directory; fix: check the path (files or folders of YAML)")
 
 
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-    return " ".join(f"{problem}{where}".split())
-
-
 def _documents(path: Path) -> Iterator[Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise AnalyzeInputError(f"{path}: cannot read file: {reason}; fix: check the file's permissions and encoding (UTF-8)") from error
-    try:
-        yield from yaml.load_all(text, Loader=_Loader)
-    except yaml.YAMLError as error:
-        raise AnalyzeInputError(f"{path}: invalid YAML: {_yaml_problem(error)}; fix: correct the YAML syntax") from error
+        yield from load_documents(read_text(path), source=str(path))
+    except InputError as error:
+        raise AnalyzeInputError(str(error)) from None
 
 
 def _expand(document: Any, path: Path, number: int) -> list[dict[str, Any]]:

@@ -7,7 +7,11 @@ from typing import Final
 
 from ..findings import Finding
 from ..index import Index
-from .destinationrule import check_destination_rule_hosts, check_subsets_select_pods, check_tls_certificates
+from .destinationrule import (
+    check_destination_rule_hosts,
+    check_subsets_select_pods,
+    check_tls_certificates,
+)
 from .resilience import check_durations, check_fault_with_retries, check_retry_budget
 from .routing import (
     check_gateway_hosts,
@@ -17,7 +21,11 @@ from .routing import (
     check_route_weights,
 )
 from .security import check_mtls_consistency
-from .workloads import check_namespace_injection, check_service_port_names, check_service_selectors
+from .workloads import (
+    check_namespace_injection,
+    check_service_port_names,
+    check_service_selectors,
+)
 
 Check = Callable[[Index], Iterable[Finding]]
 

@@ -12,7 +12,16 @@ from ..findings import (
     UNKNOWN_DESTINATION_RULE_HOST,
     Finding,
 )
-from ..index import CLUSTER_SUFFIX, Index, Resource, as_dict, as_list, format_labels, label_map, selects
+from ..index import (
+    CLUSTER_SUFFIX,
+    Index,
+    Resource,
+    as_dict,
+    as_list,
+    format_labels,
+    label_map,
+    selects,
+)
 
 
 def traffic_policies(rule: Resource) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
-from model_serving.fleet.units import parse_duration
-from ..findings import INVALID_DURATION, RETRIES_EXCEED_TIMEOUT, RETRIES_WITH_FAULT, Finding
+from model_serving.units import parse_duration
+
+from ..findings import (
+    INVALID_DURATION,
+    RETRIES_EXCEED_TIMEOUT,
+    RETRIES_WITH_FAULT,
+    Finding,
+)
 from ..index import Index, Resource, as_dict, dig, iter_routes
 from .destinationrule import port_level_settings, traffic_policies
 

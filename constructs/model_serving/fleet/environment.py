@@ -1,0 +1,100 @@
+"""Where the fleet runs: environments, their namespace, gateway, TLS and end-user authentication."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from model_serving.fleet.base import HostPattern, Name, Spec
+
+
+class Tls(Spec):
+    """HTTPS at the gateway with a Secret that lives in the gateway's namespace.
+
+    The Secret (tls.crt, tls.key; plus ca.crt for MUTUAL) is created beside the ingress
+    gateway pods, not by this tool: keys never pass through serving.yaml or dist/.
+    """
+
+    credential_name: Name = Field(
+        description="The TLS Secret (tls.crt, tls.key) in the ingress gateway's namespace; or drop tls and set plainHttp: true."
+    )
+    mode: Literal["SIMPLE", "MUTUAL"] = Field("SIMPLE", description="MUTUAL also requires client certificates (ca.crt).")
+    min_protocol_version: Literal["TLSV1_2", "TLSV1_3"] = Field("TLSV1_2", description="The oldest TLS version accepted.")
+    https_redirect: bool = Field(True, description="Port 80 answers with a redirect to HTTPS.")
+
+
+class GatewayWorkload(Spec):
+    """The ingress gateway pods our Gateway binds to, and their mesh identity."""
+
+    namespace: Name = Field("istio-system", description="The gateway pods' namespace.")
+    service_account: Name = Field("istio-ingressgateway-service-account", description="The gateway pods' service account.")
+    selector: dict[str, str] = Field({"istio": "ingressgateway"}, description="Labels that select the gateway pods.")
+
+
+class Gateway(Spec):
+    """The Istio Gateway: explicit hosts, HTTPS unless plain HTTP is declared."""
+
+    name: Name | None = Field(None, description="The Gateway's name. Default: `<namespace>-gateway`.")
+    hosts: list[HostPattern] = Field(
+        min_length=1, description='The external hosts it serves; "*" or "*.domain" only if you mean it.'
+    )
+    tls: Tls | None = Field(None, description="HTTPS on port 443. Required unless plainHttp is true.")
+    plain_http: bool = Field(False, description="Serve plain HTTP on port 80 (no TLS).")
+    workload: GatewayWorkload = Field(GatewayWorkload(), description="The gateway pods and their identity.")
+
+    @model_validator(mode="after")
+    def _secure(self) -> "Gateway":
+        if self.tls is None and not self.plain_http:
+            raise ValueError("the gateway has no tls; fix: set tls.credentialName to a TLS Secret, or plainHttp: true")
+        return self
+
+
+class Jwt(Spec):
+    """Require a valid JWT from this issuer, signed by a key of `jwksUri`, on gateway requests.
+
+    Checked by each model's sidecar (see k8s.security.ModelAccess).
+    """
+
+    issuer: str = Field(description="The token issuer (the iss claim), an https URL such as https://auth.example.com/.")
+    jwks_uri: str = Field(description="The issuer's key set, e.g. https://auth.example.com/.well-known/jwks.json.")
+    audiences: list[str] = Field([], description="Accepted audiences (the aud claim). Default: any.")
+
+    @field_validator("issuer", "jwks_uri")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"{value[:60]!r} is not an https URL; fix: e.g. https://auth.example.com/")
+        return value
+
+
+class Environment(Spec):
+    """One target: a namespace, its gateway, and per-model overrides of the shared fleet."""
+
+    namespace: Name = Field(description="The namespace every object of this environment lives in.")
+    cluster: Name = Field(
+        "default", description="The cluster it is applied to; environments on one cluster need their own namespaces."
+    )
+    gateway: Gateway = Field(description="The ingress: hosts, TLS and gateway pods.")
+    jwt: Jwt | None = Field(None, description="Require a JWT on requests through the gateway. Default: none.")
+    pod_security: Literal["restricted", "baseline"] = Field("restricted", description="The namespace's Pod Security level.")
+    metrics_from: list[Name] = Field([], description="Namespaces (e.g. Prometheus's) that may scrape the sidecars' metrics port.")
+    models: dict[Name, dict[str, Any]] = Field(
+        {}, description="Per-model overrides, deep-merged onto the top-level `models` (same fields, all optional)."
+    )
+
+
+class Document(Spec):
+    """The serving.yaml file as written."""
+
+    environments: dict[Name, Environment] = Field(min_length=1, description="Where the fleet runs, by name.")
+    models: dict[Name, dict[str, Any]] = Field(min_length=1, description="The models, by name (the Service and app label).")
+
+    @model_validator(mode="after")
+    def _overrides_name_models(self) -> "Document":
+        for env_name, env in self.environments.items():
+            for model in env.models:
+                if model not in self.models:
+                    raise ValueError(
+                        f"environments.{env_name}.models names unknown model {model!r}; fix: use one of {', '.join(self.models)}"
+                    )
+        return self

@@ -1,0 +1,47 @@
+"""The validated fleet: what every consumer (chart, edits, traffic map, plan) reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model_serving.fleet.environment import Gateway, Jwt
+from model_serving.fleet.model import Model
+
+CLUSTER_DOMAIN = "cluster.local"
+
+
+@dataclass(frozen=True)
+class Env:
+    """A validated environment: everything one chart needs."""
+
+    name: str
+    namespace: str
+    gateway: Gateway
+    gateway_name: str
+    jwt: Jwt | None
+    pod_security: str
+    models: dict[str, Model]
+    metrics_from: tuple[str, ...] = ()
+    cluster: str = "default"
+
+    def service_host(self, model: str) -> str:
+        """The fully qualified in-cluster host of a model's Service."""
+        return f"{model}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
+
+    @property
+    def gateway_ref(self) -> str:
+        """How a VirtualService names this environment's Gateway."""
+        return f"{self.namespace}/{self.gateway_name}"
+
+    @property
+    def secure(self) -> bool:
+        """Whether clients reach the gateway over HTTPS (cookies may then be `Secure`)."""
+        return self.gateway.tls is not None
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """All environments from one serving.yaml, plus warnings worth printing at synth."""
+
+    source: str
+    environments: dict[str, Env]
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,186 @@
+"""A served model: its versions, its routing, its resilience and the shape of its pods."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from model_serving.fleet.base import (
+    Duration,
+    Host,
+    ModelPort,
+    Name,
+    Replicas,
+    Spec,
+    UrlPath,
+    UrlPrefix,
+)
+from model_serving.fleet.resilience import (
+    ConnectionPool,
+    Fault,
+    LoadBalancer,
+    OutlierDetection,
+    Retries,
+)
+from model_serving.fleet.traffic import Consumer, Mirror, Rollout, Route, Sticky
+from model_serving.fleet.workload import Autoscaling, Health, ModelStorage, Resources
+from model_serving.units import parse_duration
+
+
+class Version(Spec):
+    """One deployed version of a model: its own Deployment and DestinationRule subset."""
+
+    image: str = Field(description="The server image, ideally pinned as registry/name@sha256:<digest>.")
+    weight: int = Field(0, ge=0, le=100, description="Percent of the model's live traffic; the weights add up to 100.")
+    replicas: Replicas = Field(1, description="Pods of this version (ignored with autoscaling).")
+    env: dict[str, str] = Field({}, description="Environment variables of this version, on top of the model's.")
+    args: list[str] | None = Field(None, description="Server arguments of this version. Default: the model's.")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not value or any(c.isspace() for c in value):
+            raise ValueError(f"{value[:60]!r} is not an image reference; fix: e.g. registry/model:1.2.3 or registry/model@sha256:<digest>")
+        return value
+
+
+class Model(Spec):
+    """A model: one Service and host, many versions, routing, resilience and workload shape."""
+
+    # edge
+    host: Host | None = Field(None, description="The external host on the gateway. Default: mesh-only.")
+    prefix: UrlPrefix | None = Field(None, description="Serve under this path prefix of `host` (rewritten to `/`), ending in `/`.")
+    # serving
+    port: ModelPort = Field(8080, description="The server's port (not one of the sidecar's 15000-15090).")
+    protocol: Literal["http", "grpc"] = Field("http", description="What the server speaks; names the Service port.")
+    versions: dict[Name, Version] = Field(min_length=1, description="The deployed versions, by name (e.g. v1, v2).")
+    # traffic
+    routes: list[Route] = Field([], description="A/B rules, tried in order before the weights.")
+    sticky: Sticky | None = Field(None, description="Sticky cohorts; `true` for the defaults. Default: off.")
+    mirror: Mirror | None = Field(None, description="Shadow traffic to a version. Default: off.")
+    rollout: Rollout | None = Field(None, description="Staged promotion (`model-serving promote`). Default: none.")
+    # resilience
+    timeout: Duration | None = Field("60s", description="The route timeout; `none` for no timeout.")
+    retries: Retries = Field(Retries(), description="Retries of failed requests.")
+    connection_pool: ConnectionPool = Field(ConnectionPool(), description="Circuit breaking.")
+    outlier_detection: OutlierDetection = Field(OutlierDetection(), description="Ejection of failing replicas.")
+    load_balancer: LoadBalancer = Field(LoadBalancer(), description="How replicas share requests.")
+    fault: Fault | None = Field(None, description="Fault injection for drills. Default: off.")
+    # workload
+    resources: Resources = Field(Resources(), description="CPU, memory and accelerators per pod.")
+    health: Health = Field(Health(), description="Startup, readiness and liveness probes.")
+    autoscaling: Autoscaling | None = Field(None, description="A HorizontalPodAutoscaler per version. Default: fixed replicas.")
+    max_unavailable: int = Field(
+        1, ge=1, description="Pods of a version a PodDisruptionBudget lets be evicted at once (0 would hang node drains)."
+    )
+    termination_grace_period: Duration = Field("120s", description="How long a stopping pod may finish in-flight requests.")
+    drain_delay: Duration = Field("10s", description="preStop pause so the mesh stops routing before the server stops.")
+    storage: ModelStorage | None = Field(None, description="Where the weights come from. Default: inside the image.")
+    writable_paths: list[UrlPath] = Field(
+        ["/tmp", "/home/model/.cache"], description="Writable emptyDirs under the read-only root filesystem."
+    )
+    env: dict[str, str] = Field({}, description="Environment variables of every version.")
+    args: list[str] = Field([], description="Server arguments of every version. Default: the image's.")
+    spread_zones: bool = Field(True, description="Spread each version's pods over zones as well as nodes.")
+    # security
+    consumers: list[Consumer] = Field([], description="Mesh callers allowed besides the gateway. Default: none.")
+    service_account_token: bool = Field(False, description="Mount the Kubernetes API token (only if the server calls the API).")
+
+    @field_validator("sticky", mode="before")
+    @classmethod
+    def _sticky_flag(cls, value: Any) -> Any:
+        return {True: {}, False: None}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _no_timeout(cls, value: Any) -> Any:
+        return None if value == "none" else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Model":
+        _check_weights(self)
+        _check_references(self)
+        _check_edge(self)
+        _check_retry_budgets(self)
+        _check_ejection(self)
+        return self
+
+    @property
+    def stable(self) -> str:
+        """The version that takes live traffic by default: rollout.stable, else the heaviest."""
+        if self.rollout:
+            return self.rollout.stable
+        return max(self.versions, key=lambda n: self.versions[n].weight)
+
+
+def _check_weights(model: Model) -> None:
+    total = sum(v.weight for v in model.versions.values())
+    if total != 100:
+        weights = ", ".join(f"{n}={v.weight}" for n, v in model.versions.items())
+        raise ValueError(f"version weights sum to {total} ({weights}); fix: make them add up to 100")
+
+
+def _check_references(model: Model) -> None:
+    """Every route, mirror and rollout names an existing version; route names are unique."""
+    names = list(model.versions)
+
+    def known(version: str, where: str) -> None:
+        if version not in model.versions:
+            raise ValueError(f"{where} names unknown version {version!r}; fix: use one of {', '.join(names)}")
+
+    seen: set[str] = set()
+    for route in model.routes:
+        if route.name in seen:
+            raise ValueError(f"route name {route.name!r} is used twice; fix: give each route its own name")
+        seen.add(route.name)
+        if route.version:
+            known(route.version, f"route {route.name!r}")
+    if model.mirror:
+        known(model.mirror.version, "mirror")
+    if model.rollout:
+        known(model.rollout.stable, "rollout.stable")
+        if model.rollout.canary:
+            known(model.rollout.canary, "rollout.canary")
+            if model.rollout.canary == model.rollout.stable:
+                raise ValueError("rollout.canary equals rollout.stable; fix: name two different versions")
+
+
+def _check_edge(model: Model) -> None:
+    if model.prefix and not model.host:
+        raise ValueError("prefix needs a host to route on; fix: set host: <external host>")
+    if model.prefix and any(r.match.uri for r in model.routes):
+        raise ValueError("routes[].match.uri cannot be combined with the model's prefix; fix: drop one of them")
+
+
+def _budget_exceeded(retries: Retries, timeout: str | None) -> bool:
+    if timeout is None or not retries.attempts:
+        return False
+    return retries.attempts * parse_duration(retries.per_try_timeout) > parse_duration(timeout)
+
+
+def _check_retry_budgets(model: Model) -> None:
+    for route in model.routes:
+        timeout = route.timeout if "timeout" in route.model_fields_set else model.timeout
+        if route.retries and _budget_exceeded(route.retries, timeout):
+            raise ValueError(
+                f"route {route.name!r}: retries exceed its timeout; fix: raise timeout, or lower attempts or perTryTimeout"
+            )
+    if _budget_exceeded(model.retries, model.timeout):
+        raise ValueError(
+            f"retries {model.retries.attempts} x perTryTimeout {model.retries.per_try_timeout} exceed timeout {model.timeout}; "
+            "fix: raise timeout, or lower attempts or perTryTimeout"
+        )
+
+
+def _check_ejection(model: Model) -> None:
+    """Outlier detection may never eject every replica of the smallest version."""
+    if model.autoscaling is None:
+        smallest = min(v.replicas for v in model.versions.values())
+    else:
+        smallest = model.autoscaling.min_replicas
+    pct = model.outlier_detection.max_ejection_percent
+    if smallest >= 2 and pct > 100 * (smallest - 1) // smallest:
+        raise ValueError(
+            f"outlierDetection.maxEjectionPercent {pct} could eject every replica of a {smallest}-replica version; "
+            f"fix: use at most {100 * (smallest - 1) // smallest}"
+        )

@@ -1,0 +1,108 @@
+"""ServedModel: everything one model needs, composable in any cdk8s chart."""
+from __future__ import annotations
+
+import cdk8s_plus_27 as kplus
+
+from constructs import Construct
+from model_serving.fleet.environment import Jwt
+from model_serving.fleet.model import Model
+from model_serving.fleet.names import labels
+from model_serving.fleet.routes import plan_routes
+from model_serving.k8s.gateway import FleetGateway
+from model_serving.k8s.security import GatewayIdentity, ModelAccess, request_principals
+from model_serving.k8s.traffic import ModelDestinationRule, ModelRoutes
+from model_serving.k8s.values import int_or_string
+from model_serving.k8s.workload import ModelVersion
+
+k8s = kplus.k8s
+CLUSTER_DOMAIN = "cluster.local"
+
+
+class ServedModel(Construct):
+    """One model behind one stable name: its Service (Resource), versions, policies and routes.
+
+    Children, in the order `kubectl apply` should create them: the ServiceAccount, one
+    ModelVersion per version (`<version>`: Deployment, PodDisruptionBudget, autoscaler), the
+    Service (Resource), the DestinationRule (one subset per version), ModelAccess
+    (AuthorizationPolicy, NetworkPolicy), then ModelRoutes (VirtualServices), so routes never
+    reach a subset that does not exist yet.
+
+    Props, keyword-only:
+    - `name`: the model's name: Service, ServiceAccount, `app` label and route names.
+    - `namespace`: where every object lives.
+    - `spec`: the model's settings (`fleet.model.Model`; every field documented there).
+    - `gateway`: the FleetGateway that exposes `spec.host` and whose identity may call the model
+      (default none: a mesh-only model callable by its consumers alone).
+    - `jwt`: require a token of this issuer on gateway requests (default none).
+    - `metrics_from`: namespaces that may scrape the sidecar metrics port (default none).
+    - `cluster_domain`: the cluster's DNS domain (default `cluster.local`).
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, *, name: str, namespace: str, spec: Model,
+        gateway: FleetGateway | None = None, jwt: Jwt | None = None, metrics_from: tuple[str, ...] = (),
+        cluster_domain: str = CLUSTER_DOMAIN,
+    ) -> None:
+        super().__init__(scope, id)
+        if spec.host and gateway is None:
+            raise ValueError(f"model {name} has host {spec.host} but no gateway; pass gateway=FleetGateway(...)")
+        self.name, self.namespace, self.spec = name, namespace, spec
+        self.host = f"{name}.{namespace}.svc.{cluster_domain}"
+        k8s.KubeServiceAccount(
+            self, "ServiceAccount",
+            metadata=k8s.ObjectMeta(name=name, namespace=namespace, labels=labels(name)),
+            automount_service_account_token=spec.service_account_token,
+        )
+        for version in spec.versions:
+            self._version(version)
+        self._service()
+        ModelDestinationRule(
+            self, "DestinationRule", app=name, namespace=namespace, host=self.host, versions=list(spec.versions),
+            connection_pool=spec.connection_pool, outlier_detection=spec.outlier_detection,
+            load_balancer=spec.load_balancer,
+        )
+        identity = None
+        if gateway is not None:
+            identity = GatewayIdentity(gateway.workload.namespace, gateway.workload.service_account, request_principals(jwt))
+        ModelAccess(
+            self, "Access", app=name, namespace=namespace, port=spec.port, gateway=identity,
+            consumers=spec.consumers, metrics_from=metrics_from,
+        )
+        self._routes(gateway)
+
+    def _version(self, version: str) -> ModelVersion:
+        spec, release = self.spec, self.spec.versions[version]
+        return ModelVersion(
+            self, version, app=self.name, version=version, namespace=self.namespace, image=release.image,
+            port=spec.port, protocol=spec.protocol, replicas=release.replicas, resources=spec.resources,
+            health=spec.health, autoscaling=spec.autoscaling, storage=spec.storage, writable_paths=spec.writable_paths,
+            env={**spec.env, **release.env}, args=release.args if release.args is not None else spec.args,
+            spread_zones=spec.spread_zones, max_unavailable=spec.max_unavailable,
+            termination_grace_period=spec.termination_grace_period, drain_delay=spec.drain_delay,
+            mount_token=spec.service_account_token,
+        )
+
+    def _service(self) -> None:
+        # k8s.KubeService: Istio picks the protocol from appProtocol whatever the port's name.
+        protocol = self.spec.protocol
+        k8s.KubeService(
+            self, "Resource",
+            metadata=k8s.ObjectMeta(name=self.name, namespace=self.namespace, labels=labels(self.name)),
+            spec=k8s.ServiceSpec(
+                selector=labels(self.name),
+                ports=[k8s.ServicePort(
+                    name=protocol, port=self.spec.port, target_port=int_or_string(protocol),
+                    app_protocol=protocol, protocol="TCP",
+                )],
+            ),
+        )
+
+    def _routes(self, gateway: FleetGateway | None) -> None:
+        spec = self.spec
+        if spec.host and gateway is not None:
+            gateway.serve(self, spec.host, spec.prefix)
+        ModelRoutes(
+            self, "Routes", app=self.name, namespace=self.namespace, host=self.host, port=spec.port,
+            routes=plan_routes(self.name, spec, secure_cookies=gateway.secure if gateway else False),
+            external_host=spec.host, prefix=spec.prefix, gateway=gateway.ref if gateway and spec.host else None,
+        )
