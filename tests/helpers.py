@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
+from model_serving.commands.synth import Output, synthesize
 from model_serving.fleet.fleet import Fleet
 from model_serving.fleet.load import parse_fleet
-from model_serving.commands.synth import Output, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 ISTIO = ".istio.io/"

@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import ROOT
 from model_serving.commands.cli import main
+from model_serving.commands.edit import (
+    edit_text,
+    merge_lines,
+    parse_assignments,
+    round_trip,
+)
 from model_serving.fleet.load import ConfigError, parse_fleet
-from model_serving.commands.edit import edit_text, merge_lines, parse_assignments, round_trip
 
 REPO_TEXT = (ROOT / "serving.yaml").read_text()
 ROLLOUT_LINE = "    rollout: {stable: v1, canary: v2, steps: [10, 25, 50, 100]}   # staged promotion\n"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import cdk8s
 import yaml
-
 from helpers import by_kind
 
 

@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, load_yaml, synth_data, tree
-
 
 
 def test_committed_dist_equals_a_fresh_synth(reference) -> None:

@@ -17,10 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from helpers import (
+    ROOT,
+    assert_apply_order,
+    assert_invariants,
+    objects_of,
+    synth_data,
+    tree,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from helpers import ROOT, assert_apply_order, assert_invariants, objects_of, synth_data, tree
 from model_serving.checks.analyze import analyze
 from model_serving.commands.synth import run
 

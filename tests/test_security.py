@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
 from helpers import ROOT, by_kind, objects_of, selects, synth_data
 from model_serving.checks.analyze import analyze
 from model_serving.fleet.load import ConfigError, parse_fleet

@@ -5,9 +5,9 @@ import copy
 import re
 
 from helpers import ROOT
-from model_serving.fleet.load import parse_fleet
 from model_serving.commands.synth import render_files
 from model_serving.commands.trafficmap import mermaid_text, render_traffic_map
+from model_serving.fleet.load import parse_fleet
 
 IMAGE = "registry.example.com/ml/{}:1.0.0@sha256:" + "ab" * 32
 

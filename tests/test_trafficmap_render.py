@@ -13,9 +13,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, load_yaml, synth_data
-from model_serving.commands.trafficmap import WORD_JOINER, render_traffic_map, short_image
+from model_serving.commands.trafficmap import (
+    WORD_JOINER,
+    render_traffic_map,
+    short_image,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 MERMAID = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"

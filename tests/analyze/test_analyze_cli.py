@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from model_serving.checks.analyze import ALL_CODES, AnalyzeInputError, Finding, analyze, load_manifests, run
+from model_serving.checks.analyze import (
+    ALL_CODES,
+    AnalyzeInputError,
+    Finding,
+    analyze,
+    load_manifests,
+    run,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "analyze"
 CODES_MD = Path(__file__).resolve().parents[2] / "constructs" / "model_serving" / "checks" / "analyze" / "CODES.md"

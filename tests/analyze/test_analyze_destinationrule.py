@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
+from helpers import ANALYZE_FIXTURES as FIXTURES
+from helpers import analyzer_findings as findings_for
+from helpers import flagged
 from model_serving.checks.analyze import analyze, load_manifests
-
-from helpers import ANALYZE_FIXTURES as FIXTURES, analyzer_findings as findings_for, flagged
-
 
 # --- 2. subsets and hosts -------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ import copy
 
 import kubernetes_validate
 import pytest
-
 from model_serving.checks.validate import DEFAULT_KUBERNETES_VERSION, validate_builtin
 
 DEPLOYMENT = {

@@ -8,7 +8,6 @@ from pathlib import Path
 import celpy
 import pytest
 import yaml
-
 from model_serving.checks.validate import (
     CEL_EXTENSIONS,
     CEL_RULE_ALLOWLIST,

@@ -6,8 +6,11 @@ import copy
 from pathlib import Path
 
 import pytest
-
-from model_serving.checks.validate import IstioSchemaValidator, ValidationError, default_crd_path
+from model_serving.checks.validate import (
+    IstioSchemaValidator,
+    ValidationError,
+    default_crd_path,
+)
 
 NAMESPACE = "ai-services"
 

@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from model_serving.checks import validate as validate_module
-from model_serving.checks.validate import IstioSchemaValidator, default_crd_path, validate_manifests
+from model_serving.checks.validate import (
+    IstioSchemaValidator,
+    default_crd_path,
+    validate_manifests,
+)
 
 VIRTUAL_SERVICE = {
     "apiVersion": "networking.istio.io/v1",

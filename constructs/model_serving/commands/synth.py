@@ -165,6 +165,43 @@ def _fast_process(function: Callable[P, int]) -> Callable[P, int]:
     return wrapper
 
 
+class _Stop(Exception):
+    """Ends a synth early: its lines are printed, the exit status returned, the output left as it was."""
+
+    def __init__(self, status: int, *lines: str) -> None:
+        super().__init__(*lines)
+        self.status, self.lines = status, lines
+
+
+def _synthesized(fleet: Fleet, config: Path, outdir: Path) -> list[Output]:
+    try:
+        return synthesize(fleet)
+    except Exception as error:  # noqa: BLE001 (a construct bug must not cost the user dist/)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise _Stop(1, f"error: {config}: synthesis failed ({type(error).__name__}: {reason}); {outdir} left unchanged") from None
+
+
+def _checked(fleet: Fleet, outputs: list[Output], outdir: Path, *, validate: bool) -> None:
+    problems, notes = check(fleet, outputs)
+    if validate:
+        problems += schema_problems(outputs)
+    for note in notes:
+        print(f"analyzer: {note}", file=sys.stderr)
+    if problems:
+        lines = [p if p.startswith("schema: ") else f"analyzer: {p}" for p in problems]
+        raise _Stop(1, *lines, f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged")
+
+
+def _make_before_break(fleet: Fleet, outputs: list[Output], outdir: Path) -> None:
+    from model_serving.checks.guard import removed_while_routed
+
+    files = [(out.filename, out.text, out.objects) for out in outputs]
+    blocked = removed_while_routed(outdir, files, source=fleet.source)
+    if blocked:
+        more = f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""
+        raise _Stop(2, f"error: {blocked[0]}{more}")
+
+
 @_fast_process
 def run(
     config: Path,
@@ -186,35 +223,18 @@ def run(
         link_into.mkdir(parents=True, exist_ok=True)
     try:
         fleet = load_fleet(config)
+        for warning in fleet.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        outputs = _synthesized(fleet, config, outdir)
+        _checked(fleet, outputs, outdir, validate=validate)
+        if not allow_break:
+            _make_before_break(fleet, outputs, outdir)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for warning in fleet.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    try:
-        outputs = synthesize(fleet)
-    except Exception as error:  # noqa: BLE001 (a construct bug must not cost the user dist/)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"error: {config}: synthesis failed ({type(error).__name__}: {reason}); {outdir} left unchanged", file=sys.stderr)
-        return 1
-    problems, notes = check(fleet, outputs)
-    if validate:
-        problems += schema_problems(outputs)
-    for note in notes:
-        print(f"analyzer: {note}", file=sys.stderr)
-    if problems:
-        for problem in problems:
-            print(problem if problem.startswith("schema: ") else f"analyzer: {problem}", file=sys.stderr)
-        print(f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged", file=sys.stderr)
-        return 1
-    if not allow_break:
-        from model_serving.commands.plan import removed_while_routed
-
-        blocked = removed_while_routed(outdir, outputs, source=fleet.source)
-        if blocked:
-            more = f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""
-            print(f"error: {blocked[0]}{more}", file=sys.stderr)
-            return 2
+    except _Stop as stop:
+        print("\n".join(stop.lines), file=sys.stderr)
+        return stop.status
     write_atomically(render_files(fleet, outputs), outdir)
     if link_into is not None:
         for out in outputs:

@@ -9,7 +9,6 @@ from model_serving.fleet.base import (
     CookieToken,
     Duration,
     Name,
-    Percent,
     Regex,
     Spec,
     UrlPath,

@@ -23,6 +23,25 @@ PROXY_CONFIG = json.dumps({"holdApplicationUntilProxyStarts": True}, separators=
 FETCH_RESOURCES = {"limits": {"cpu": "1000m", "memory": "1024Mi"}, "requests": {"cpu": "250m", "memory": "256Mi"}}
 
 
+def server(
+    *, image: str, port: int, protocol: str, args: Sequence[str] | None, env: Mapping[str, str],
+    resources: Resources, health: Health, drain_seconds: int, mounts: list[k8s.VolumeMount],
+) -> k8s.Container:
+    """The model server container: its port, probes, resources, restricted security and mounts."""
+    startup, readiness, liveness = probes(health, port)
+    return k8s.Container(
+        name=CONTAINER, image=image, image_pull_policy="Always",
+        args=list(args) if args else None,
+        env=[k8s.EnvVar(name=k, value=v) for k, v in sorted(env.items())] or None,
+        ports=[k8s.ContainerPort(container_port=port, name=protocol)],
+        resources=requirements(resource_amounts(resources)),
+        security_context=container_security(),
+        lifecycle=pre_stop_sleep(drain_seconds),
+        startup_probe=startup, readiness_probe=readiness, liveness_probe=liveness,
+        volume_mounts=mounts or None,
+    )
+
+
 def container_security() -> k8s.SecurityContext:
     """A restricted container: non-root, read-only root filesystem, no capabilities."""
     return k8s.SecurityContext(
@@ -67,7 +86,7 @@ def resource_amounts(resources: Resources) -> dict[str, dict[str, str]]:
     return {kind: amounts for kind, amounts in (("limits", limits), ("requests", requests)) if amounts}
 
 
-def probes(health: Health, port: int) -> dict[str, k8s.Probe]:
+def probes(health: Health, port: int) -> tuple[k8s.Probe, k8s.Probe, k8s.Probe]:
     """Startup (sized for model loading), readiness and liveness probes, HTTP or gRPC."""
     period = int(parse_duration(health.period))
     startup_failures = max(1, int(parse_duration(health.startup_timeout)) // period)
@@ -81,11 +100,7 @@ def probes(health: Health, port: int) -> dict[str, k8s.Probe]:
             period_seconds=period, failure_threshold=failures, timeout_seconds=5,
         )
 
-    return {
-        "startup_probe": probe(health.ready_path, startup_failures),
-        "readiness_probe": probe(health.ready_path, 3),
-        "liveness_probe": probe(health.live_path, 3),
-    }
+    return probe(health.ready_path, startup_failures), probe(health.ready_path, 3), probe(health.live_path, 3)
 
 
 def volumes(writable_paths: Sequence[str], storage: ModelStorage | None) -> tuple[list[k8s.Volume], list[k8s.VolumeMount]]:

@@ -57,16 +57,9 @@ class ModelVersion(Construct):
             raise ValueError(f"max_unavailable {max_unavailable} would block every eviction; use 1 or more")
         name, pod_labels = workload_name(app, version), labels(app, version)
         vols, mounts = pod.volumes(writable_paths, storage)
-        server = k8s.Container(
-            name=pod.CONTAINER, image=image, image_pull_policy="Always",
-            args=list(args) if args else None,
-            env=[k8s.EnvVar(name=k, value=v) for k, v in sorted((env or {}).items())] or None,
-            ports=[k8s.ContainerPort(container_port=port, name=protocol)],
-            resources=pod.requirements(pod.resource_amounts(resources)),
-            security_context=pod.container_security(),
-            lifecycle=pod.pre_stop_sleep(int(parse_duration(drain_delay))),
-            volume_mounts=mounts or None,
-            **pod.probes(health, port),
+        server = pod.server(
+            image=image, port=port, protocol=protocol, args=args, env=env or {}, resources=resources,
+            health=health, drain_seconds=int(parse_duration(drain_delay)), mounts=mounts,
         )
         spec = k8s.PodSpec(
             automount_service_account_token=mount_token,
