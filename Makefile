@@ -57,6 +57,7 @@ render-tools:
 synth: $(STAMP)
 	MODEL_SERVING_VALIDATE=1 $(PIPENV) run python -O main.py
 	MODEL_SERVING_VALIDATE=1 $(PIPENV) run python -O scripts/synth_examples.py
+	$(PIPENV) run python -O scripts/reference.py
 
 ## test: the whole test suite
 test: $(STAMP) $(CHECKOV_STAMP) render-tools

@@ -27,9 +27,10 @@ import sysconfig
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -191,7 +192,7 @@ class Case:
     objects: int = 0
     calls: int = 0
     by_request: dict[str, int] = field(default_factory=dict)
-    command: Callable[["Case"], list[str]] | None = None
+    command: Callable[[Case], list[str]] | None = None
 
     def env(self, base: dict[str, str]) -> dict[str, str]:
         """The environment of a synth run: cli.py takes its default paths from these variables."""

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import ROOT, load_yaml, synth_data  # noqa: E402
+from helpers import ROOT, load_yaml, synth_data
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from model_serving.commands.synth import Output, synthesize
 from model_serving.fleet.fleet import Fleet
 from model_serving.fleet.load import parse_fleet

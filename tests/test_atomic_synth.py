@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from helpers import ROOT, tree
 from model_serving.commands import synth
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cdk8s
 import yaml
+
 from helpers import by_kind
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from model_serving.fleet.load import ConfigError, load_fleet, parse_fleet
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers import ROOT, assert_apply_order, assert_invariants, objects_of
 from model_serving.checks.analyze import analyze
 from model_serving.commands.synth import render_files

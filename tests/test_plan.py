@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from helpers import ROOT, synth_data, tree
 from model_serving.commands import plan
 from model_serving.commands.cli import main

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from helpers import (
     ROOT,
     assert_apply_order,
@@ -25,8 +28,6 @@ from helpers import (
     synth_data,
     tree,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from model_serving.checks.analyze import analyze
 from model_serving.commands.synth import run
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers import ROOT, by_kind, objects_of
 from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.units import parse_duration

@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+
 from helpers import ROOT, by_kind, objects_of, selects, synth_data
 from model_serving.checks.analyze import analyze
 from model_serving.fleet.load import ConfigError, parse_fleet

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
+
 from helpers import ROOT, synth_data
 from model_serving.commands.synth import render_files
 from test_security import secure_fleet

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
 from helpers import ROOT, objects_of, synth_data
 from model_serving.checks.validate import validate_manifests
 from test_security import secure_fleet

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from helpers import ROOT, by_kind, load_yaml, objects_of, synth_data
 from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.fleet.routes import plan_routes

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from helpers import ROOT, load_yaml, synth_data
 from model_serving.commands.trafficmap import (
     WORD_JOINER,

@@ -26,7 +26,8 @@ _UNIT_SECONDS: Final[dict[str, float]] = {
 }
 # Go's time.ParseDuration grammar (what Istio's validation and CEL's duration() use), units
 # longest first so "ms" is not read as "m" followed by junk.
-_DURATION: Final = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|ns|h|m|s))+$")
+GO_DURATION_PATTERN: Final = r"^(0|((\d+(\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s))+)$"
+_DURATION: Final = re.compile(GO_DURATION_PATTERN)
 _PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
 MIN_ISTIO_SECONDS: Final = 1e-3  # every Istio duration field: duration(self) >= duration('1ms')
 MAX_GO_SECONDS: Final = (2**63 - 1) / 1e9  # Go's time.Duration: about 2562047h47m16.85s
@@ -37,7 +38,7 @@ def parse_duration(text: str) -> float:
     """The seconds in a Go/Istio duration such as `1h2m3.5s` (or "0"); ValueError on anything else."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         raise ValueError(f"{shown(text)} is a number, not a duration; fix: add a unit, e.g. {text}s")
-    if not isinstance(text, str) or not (text == "0" or _DURATION.match(text)):
+    if not isinstance(text, str) or not _DURATION.match(text):
         raise ValueError(f"{shown(text)} is not a duration; fix: {DURATION_FIX}")
     return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(text))
 

@@ -6,8 +6,9 @@ may be large and machine-written, so they take the C loader's fast path.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -81,7 +82,7 @@ def _depth(data: Any) -> int:
 def load_config(text: str, *, source: str) -> Any:
     """Parse one hand-written YAML document; any problem is one YamlError line naming `source`."""
     try:
-        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=ConfigLoader)
     except YamlError as error:
         raise YamlError(f"{source}: {error}") from None
     except yaml.YAMLError as error:
@@ -96,7 +97,7 @@ def load_config(text: str, *, source: str) -> Any:
 def load_documents(text: str, *, source: str) -> Iterator[Any]:
     """Parse a multi-document manifest stream (the fast C loader); errors name `source`."""
     try:
-        yield from yaml.load_all(text, Loader=_BASE)  # noqa: S506 (a safe loader)
+        yield from yaml.load_all(text, Loader=_BASE)
     except yaml.YAMLError as error:
         raise YamlError(f"{source}: {describe_error(error)}; fix: correct the YAML syntax") from None
     except RecursionError:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from model_serving.checks.analyze import (
     ALL_CODES,
     AnalyzeInputError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers import analyzer_findings as findings_for
 from helpers import flagged
 from model_serving.checks.analyze import parse_duration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers import ANALYZE_FIXTURES as FIXTURES
 from helpers import analyzer_findings as findings_for
 from helpers import flagged

@@ -6,6 +6,7 @@ import copy
 
 import kubernetes_validate
 import pytest
+
 from model_serving.checks.validate import DEFAULT_KUBERNETES_VERSION, validate_builtin
 
 DEPLOYMENT = {

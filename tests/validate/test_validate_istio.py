@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
+
 from model_serving.checks.validate import (
     IstioSchemaValidator,
     ValidationError,

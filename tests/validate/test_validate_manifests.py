@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from model_serving.checks import validate as validate_module
 from model_serving.checks.validate import (
     IstioSchemaValidator,

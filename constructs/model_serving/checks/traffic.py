@@ -5,9 +5,9 @@ routes to, so both read the output exactly as the cluster will get it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from model_serving.errors import InputError
 from model_serving.yamlio import YamlError, load_documents

@@ -37,8 +37,8 @@ from model_serving.yamlio import load_documents, read_text
 
 __all__ = [
     "CEL_RULE_ALLOWLIST",
-    "CelCompileError",
     "DEFAULT_KUBERNETES_VERSION",
+    "CelCompileError",
     "IstioSchemaValidator",
     "ValidationError",
     "compile_cel",
@@ -445,7 +445,7 @@ class _CelProgram:
     transition: bool  # uses oldSelf: cannot be checked without an old object
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compile_cel(expression: str) -> _CelProgram:
     """Parse a CEL expression once (cached) and check every function it calls is provided."""
     try:
@@ -653,7 +653,7 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)[:2])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_schema_dir(kubernetes_version: str) -> Traversable:
     """kubernetes-validate's strict schema folder for the newest version <= the one asked."""
     root = importlib.resources.files("kubernetes_validate") / _KV_SCHEMAS
@@ -672,14 +672,14 @@ def _builtin_schema_dir(kubernetes_version: str) -> Traversable:
     return shipped[max(usable)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_registry(kubernetes_version: str) -> Registry:
     folder = _builtin_schema_dir(kubernetes_version)
     definitions = Resource.from_contents(json.loads((folder / "_definitions.json").read_text()))
     return Registry().with_resource(definitions.id(), definitions)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_validator(
     kubernetes_version: str, api_version: str, kind: str
 ) -> jsonschema.protocols.Validator | None:

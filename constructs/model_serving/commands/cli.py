@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 DEFAULT_CONFIG = os.environ.get("MODEL_SERVING_CONFIG", "serving.yaml")
 DEFAULT_OUT = os.environ.get("MODEL_SERVING_OUT", "dist")

@@ -8,10 +8,11 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, ParamSpec
+from typing import ParamSpec
 
 from model_serving.fleet.fleet import Fleet
 from model_serving.fleet.load import ConfigError, load_fleet
@@ -165,7 +166,7 @@ def _fast_process(function: Callable[P, int]) -> Callable[P, int]:
     return wrapper
 
 
-class _Stop(Exception):
+class _StopError(Exception):
     """Ends a synth early: its lines are printed, the exit status returned, the output left as it was."""
 
     def __init__(self, status: int, *lines: str) -> None:
@@ -176,9 +177,9 @@ class _Stop(Exception):
 def _synthesized(fleet: Fleet, config: Path, outdir: Path) -> list[Output]:
     try:
         return synthesize(fleet)
-    except Exception as error:  # noqa: BLE001 (a construct bug must not cost the user dist/)
+    except Exception as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise _Stop(1, f"error: {config}: synthesis failed ({type(error).__name__}: {reason}); {outdir} left unchanged") from None
+        raise _StopError(1, f"error: {config}: synthesis failed ({type(error).__name__}: {reason}); {outdir} left unchanged") from None
 
 
 def _checked(fleet: Fleet, outputs: list[Output], outdir: Path, *, validate: bool) -> None:
@@ -189,7 +190,7 @@ def _checked(fleet: Fleet, outputs: list[Output], outdir: Path, *, validate: boo
         print(f"analyzer: {note}", file=sys.stderr)
     if problems:
         lines = [p if p.startswith("schema: ") else f"analyzer: {p}" for p in problems]
-        raise _Stop(1, *lines, f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged")
+        raise _StopError(1, *lines, f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged")
 
 
 def _make_before_break(fleet: Fleet, outputs: list[Output], outdir: Path) -> None:
@@ -199,7 +200,7 @@ def _make_before_break(fleet: Fleet, outputs: list[Output], outdir: Path) -> Non
     blocked = removed_while_routed(outdir, files, source=fleet.source)
     if blocked:
         more = f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""
-        raise _Stop(2, f"error: {blocked[0]}{more}")
+        raise _StopError(2, f"error: {blocked[0]}{more}")
 
 
 @_fast_process
@@ -232,7 +233,7 @@ def run(
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except _Stop as stop:
+    except _StopError as stop:
         print("\n".join(stop.lines), file=sys.stderr)
         return stop.status
     write_atomically(render_files(fleet, outputs), outdir)

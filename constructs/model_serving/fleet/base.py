@@ -111,7 +111,9 @@ def _cookie_token(value: str) -> str:
 Name = Annotated[str, AfterValidator(_dns_label)]
 Host = Annotated[str, AfterValidator(_hostname)]
 HostPattern = Annotated[str, AfterValidator(_host_pattern)]
-Duration = Annotated[str, BeforeValidator(_duration_input), AfterValidator(_duration)]
+Duration = Annotated[
+    str, BeforeValidator(_duration_input), AfterValidator(_duration), Field(json_schema_extra={"format": "duration"})
+]
 UrlPath = Annotated[str, AfterValidator(_path)]
 UrlPrefix = Annotated[str, AfterValidator(_prefix)]
 Regex = Annotated[str, AfterValidator(_re2)]

@@ -43,7 +43,7 @@ class Gateway(Spec):
     workload: GatewayWorkload = Field(GatewayWorkload(), description="The gateway pods and their identity.")
 
     @model_validator(mode="after")
-    def _secure(self) -> "Gateway":
+    def _secure(self) -> Gateway:
         if self.tls is None and not self.plain_http:
             raise ValueError("the gateway has no tls; fix: set tls.credentialName to a TLS Secret, or plainHttp: true")
         return self
@@ -90,7 +90,7 @@ class Document(Spec):
     models: dict[Name, dict[str, Any]] = Field(min_length=1, description="The models, by name (the Service and app label).")
 
     @model_validator(mode="after")
-    def _overrides_name_models(self) -> "Document":
+    def _overrides_name_models(self) -> Document:
         for env_name, env in self.environments.items():
             for model in env.models:
                 if model not in self.models:

@@ -97,7 +97,7 @@ class Model(Spec):
         return None if value == "none" else value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Model":
+    def _consistent(self) -> Model:
         _check_weights(self)
         _check_references(self)
         _check_edge(self)

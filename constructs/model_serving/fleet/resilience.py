@@ -29,7 +29,7 @@ class Fault(Spec):
     abort_percent: Percent = Field(100.0, description="The share of requests aborted.")
 
     @model_validator(mode="after")
-    def _something(self) -> "Fault":
+    def _something(self) -> Fault:
         if self.delay is None and self.abort_status is None:
             raise ValueError("a fault needs delay or abortStatus; fix: add one, or remove fault")
         return self
@@ -67,7 +67,7 @@ class ConsistentHash(Spec):
     source_ip: bool = Field(False, description="Hash on the client's IP address.")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "ConsistentHash":
+    def _exactly_one(self) -> ConsistentHash:
         if sum((self.header is not None, self.cookie is not None, self.source_ip)) != 1:
             raise ValueError("consistentHash needs exactly one of header, cookie or sourceIp; fix: pick one")
         return self

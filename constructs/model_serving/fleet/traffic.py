@@ -31,7 +31,7 @@ class StringMatch(Spec):
         return {"exact": data} if isinstance(data, str) else data
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "StringMatch":
+    def _exactly_one(self) -> StringMatch:
         if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
             raise ValueError("give exactly one of exact, prefix or regex; fix: e.g. {exact: beta}")
         return self
@@ -50,7 +50,7 @@ class Match(Spec):
     uri: StringMatch | None = Field(None, description="The request path (not allowed with the model's prefix).")
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "Match":
+    def _not_empty(self) -> Match:
         if not (self.headers or self.cookies or self.query_params or self.uri):
             raise ValueError("a match needs headers, cookies, queryParams or uri; fix: add one condition")
         if "cookie" in {h.lower() for h in self.headers} and self.cookies:
@@ -76,7 +76,7 @@ class Route(Spec):
         return None if value == "none" else value
 
     @model_validator(mode="after")
-    def _one_target(self) -> "Route":
+    def _one_target(self) -> Route:
         if (self.version is None) == (not self.weighted):
             raise ValueError(
                 f"route {self.name!r} needs exactly one target; fix: set version: <name> or weighted: true"

@@ -54,7 +54,7 @@ class Resources(Spec):
     gpu: Gpu | None = Field(None, description="Accelerators. Default: none.")
 
     @model_validator(mode="after")
-    def _requests_within_limits(self) -> "Resources":
+    def _requests_within_limits(self) -> Resources:
         for kind in ("cpu", "memory"):
             req, lim = getattr(self.requests, kind), getattr(self.limits, kind)
             if req and lim and parse_quantity(req) > parse_quantity(lim):
@@ -82,7 +82,7 @@ class Autoscaling(Spec):
     metric_target: str | None = Field(None, description="The metric's target average value per pod, e.g. \"5\".")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "Autoscaling":
+    def _bounds(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}; fix: make minReplicas <= maxReplicas")
         if (self.metric is None) != (self.metric_target is None):
@@ -104,7 +104,7 @@ class ModelStorage(Spec):
     size_limit: str = Field("20Gi", description="The emptyDir's size limit for downloaded weights.")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ModelStorage":
+    def _one_source(self) -> ModelStorage:
         if (self.pvc is None) == (self.download_image is None):
             raise ValueError("storage needs exactly one of pvc or downloadImage; fix: pick one")
         parse_quantity(self.size_limit)

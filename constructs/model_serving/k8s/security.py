@@ -145,7 +145,7 @@ class ModelAccess(Construct):
             self, "Resource",
             metadata=cdk8s.ApiObjectMetadata(name=app, namespace=namespace, labels=labels(app)),
             spec=istio.AuthorizationPolicySpec(
-                action=ALLOW, selector=istio.AuthorizationPolicySpecSelector(match_labels=labels(app)), rules=rules,
+                action=ALLOW, selector=istio.AuthorizationPolicySpecSelector(match_labels=labels(app)), rules=rules or None,
             ),
         )
         callers = sorted({*([gateway.namespace] if gateway else []), *(c.namespace for c in consumers)})
