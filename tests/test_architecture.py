@@ -11,7 +11,7 @@ from helpers import ROOT
 PACKAGE = ROOT / "constructs" / "model_serving"
 # What each layer may import from the package (besides itself). The foundation modules
 # (errors, units, yamlio) sit below every layer.
-FOUNDATION = {"errors", "units", "yamlio"}
+FOUNDATION = {"errors", "units", "yamlio", "node"}
 ALLOWED = {
     "fleet": FOUNDATION,
     "k8s": FOUNDATION | {"fleet"},

@@ -1,35 +1,35 @@
-"""Composing in Python: the chart is a cdk8s construct that other apps can use as is."""
+"""The README's composition example runs as written, from an empty folder, and writes only there."""
 from __future__ import annotations
 
-import cdk8s
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import yaml
 
-from helpers import by_kind
+from helpers import ROOT, tree
 
 
-def test_a_chart_composes_into_another_cdk8s_app() -> None:
-    from model_serving import ModelServingChart, parse_fleet
-
-    fleet = parse_fleet({
-        "environments": {"dev": {"namespace": "ml-dev", "gateway": {"hosts": ["m.example.com"], "plainHttp": True}}},
-        "models": {"m": {"host": "m.example.com", "versions": {
-            "v1": {"image": "registry.example.com/m:1", "weight": 60},
-            "v2": {"image": "registry.example.com/m:2", "weight": 40},
-        }}},
-    })
-    app = cdk8s.App()
-    chart = ModelServingChart(app, "dev", env=fleet.environments["dev"])
-    cdk8s.ApiObject(chart, "extra", api_version="v1", kind="ConfigMap", metadata=cdk8s.ApiObjectMetadata(name="notes"))
-    objects = [o for o in yaml.safe_load_all(app.synth_yaml()) if o]
-    (vs,) = by_kind(objects, "VirtualService")
-    assert [(d["destination"]["subset"], d["weight"]) for d in vs["spec"]["http"][0]["route"]] == [("v1", 60), ("v2", 40)]
-    assert by_kind(objects, "ConfigMap")[0]["metadata"]["name"] == "notes"
+def _example() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return next(b for b in blocks if b.startswith("# compose.py"))
 
 
-def test_the_package_imports_without_starting_cdk8s() -> None:
-    import subprocess
-    import sys
-
-    code = "import sys, model_serving; model_serving.parse_fleet; print('cdk8s' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
+def test_readme_composition_example_writes_its_own_folder(tmp_path: Path) -> None:
+    (tmp_path / "compose.py").write_text(_example())
+    before = tree(ROOT / "dist")
+    # The user's PATH, without the project's virtualenv: the system Node (if any) must not be used.
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if ".venv" not in p)
+    env = {k: v for k, v in os.environ.items() if k not in ("JSII_NODE", "CDK8S_OUTDIR")} | {"PATH": path}
+    result = subprocess.run([sys.executable, "compose.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "end-of-life" not in result.stderr and result.stderr.strip() == ""
+    assert result.stdout.strip() == "['ServiceAccount', 'v1', 'v2', 'Resource', 'DestinationRule', 'Access', 'Routes']"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compose.py", "manifests"]
+    objects = [o for o in yaml.safe_load_all((tmp_path / "manifests" / "team-a.k8s.yaml").read_text()) if o]
+    kinds = [o["kind"] for o in objects]
+    assert kinds[:2] == ["ConfigMap", "Gateway"] and kinds[-1] == "VirtualService"
+    assert tree(ROOT / "dist") == before
