@@ -20,7 +20,7 @@ STAMP := .venv/.installed
 # checkov pins packaging<24 (pytest needs >=24): it gets its own virtualenv under .tools/.
 CHECKOV_STAMP := .tools/checkov/.installed
 
-.PHONY: setup synth test bench imports lock clean checkov render-tools
+.PHONY: setup synth test bench imports lock clean checkov render-tools crds
 
 setup: $(STAMP)
 
@@ -54,19 +54,24 @@ render-tools:
 ## (staged, checked, then swapped in; the old output is kept on any error)
 # Runs main.py directly, the app cdk8s.yaml names: `cdk8s synth` adds a stack trace of its own
 # to any failing app, and a user mistake deserves the app's one-line error alone.
-synth: $(STAMP)
+synth: crds
 	MODEL_SERVING_VALIDATE=1 $(PIPENV) run python -O main.py
 	MODEL_SERVING_VALIDATE=1 $(PIPENV) run python -O scripts/synth_examples.py
 
 ## test: the whole test suite
-test: $(STAMP) $(CHECKOV_STAMP) render-tools
+test: crds $(CHECKOV_STAMP) render-tools
 	$(PIPENV) run pytest
 
 ## bench: synth benchmark, prints the table and writes bench/RESULTS.md
 bench: $(STAMP)
 	$(PIPENV) run python bench/synth.py
 
-## imports: regenerate imports/ from the Istio CRD bundle (CRDS=path-or-url, default: the URL in cdk8s.yaml)
+## crds: the Istio CRD bundle for validation and imports: $MODEL_SERVING_CRDS, else ../shared/istio/,
+## else downloaded once (cdk8s.yaml's istioCrds, or $MODEL_SERVING_CRDS_URL) into .tools/, sha256-checked
+crds: $(STAMP)
+	@.venv/bin/python -m model_serving.checks.crds
+
+## imports: regenerate imports/ from the Istio CRD bundle (CRDS=path-or-url, default: as `make crds` finds it)
 imports: $(STAMP)
 	$(PIPENV) run python scripts/import_istio.py $(CRDS)
 

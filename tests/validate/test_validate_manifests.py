@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from model_serving.checks import validate as validate_module
-from model_serving.checks.validate import IstioSchemaValidator, default_crd_path, validate_manifests
+from model_serving.checks.validate import (
+    IstioSchemaValidator,
+    default_crd_path,
+    validate_manifests,
+)
 
 VIRTUAL_SERVICE = {
     "apiVersion": "networking.istio.io/v1",
@@ -59,21 +61,6 @@ DEPLOYMENT = {
         },
     },
 }
-
-
-def test_default_crd_path_points_at_the_shared_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MODEL_SERVING_CRDS", raising=False)
-    path = default_crd_path()
-    assert path.parts[-3:] == ("shared", "istio", "crd-all.gen.yaml")
-    assert path.parent.parent.parent == Path(validate_module.__file__).resolve().parents[3].parent
-    assert path.is_file()
-
-
-def test_default_crd_path_honours_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("MODEL_SERVING_CRDS", str(tmp_path / "crds.yaml"))
-    assert default_crd_path() == tmp_path / "crds.yaml"
 
 
 def test_valid_manifests_pass() -> None:

@@ -14,7 +14,6 @@ import functools
 import importlib.resources
 import ipaddress
 import json
-import os
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,8 +34,8 @@ from referencing import Registry, Resource
 
 __all__ = [
     "CEL_RULE_ALLOWLIST",
-    "CelCompileError",
     "DEFAULT_KUBERNETES_VERSION",
+    "CelCompileError",
     "IstioSchemaValidator",
     "ValidationError",
     "compile_cel",
@@ -51,8 +50,6 @@ DEFAULT_KUBERNETES_VERSION = "1.30"
 #: CEL rules of the bundle that cannot be compiled here, with the reason; they are skipped.
 #: tests/validate checks that this is exactly the set of rules that fail to compile.
 CEL_RULE_ALLOWLIST: Mapping[str, str] = {}
-
-CRD_PATH_ENV = "MODEL_SERVING_CRDS"
 
 _FieldPath = tuple[str | int, ...]
 
@@ -71,12 +68,11 @@ class ValidationError:
 
 
 def default_crd_path() -> Path:
-    """Where the Istio CRD bundle is: ``$MODEL_SERVING_CRDS`` if set, else
-    ``<repo root>/../shared/istio/crd-all.gen.yaml`` (repo root = this file's ``parents[3]``)."""
-    from_env = os.environ.get(CRD_PATH_ENV)
-    if from_env:
-        return Path(from_env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "istio" / "crd-all.gen.yaml"
+    """The Istio CRD bundle as `model_serving.checks.crds` resolves it (environment, ../shared, or a
+    verified download cached under .tools/); raises `CrdBundleError` with a one-line fix if there is none."""
+    from model_serving.checks.crds import bundle_path
+
+    return bundle_path()
 
 
 # --------------------------------------------------------------------------- formatting
@@ -268,7 +264,7 @@ def _format_checker() -> jsonschema.FormatChecker:
             return True
         return (
             "T" in value.upper()
-            and datetime.fromisoformat(value.replace("Z", "+00:00")) is not None
+            and datetime.fromisoformat(value) is not None
         )
 
     return checker
@@ -443,7 +439,7 @@ class _CelProgram:
     transition: bool  # uses oldSelf: cannot be checked without an old object
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compile_cel(expression: str) -> _CelProgram:
     """Parse a CEL expression once (cached) and check every function it calls is provided."""
     try:
@@ -484,7 +480,7 @@ def _rule_failure(rule: Mapping[str, Any], value: celtypes.Value) -> str | None:
         return None
     try:
         result = _evaluate(program, value)
-    except Exception as exc:  # celpy signals evaluation errors by raising CELEvalError
+    except Exception as exc:  # noqa: BLE001 (celpy signals evaluation errors by raising CELEvalError)
         return f"{message} (rule evaluation error: {_eval_error_text(exc)})"
     if isinstance(result, celtypes.BoolType) and bool(result):
         return None
@@ -499,7 +495,7 @@ def _message_expression(rule: Mapping[str, Any], value: celtypes.Value) -> str |
         return None
     try:
         result = _evaluate(compile_cel(expression), value)
-    except Exception:  # the API server falls back to `message` in this case too
+    except Exception:  # noqa: BLE001 (the API server falls back to `message` in this case too)
         return None
     return str(result) if isinstance(result, str) and result.strip() else None
 
@@ -538,7 +534,7 @@ def _walk_rules(
         properties = schema.get("properties", {})
         additional = schema.get("additionalProperties")
         for key, child in value.items():
-            sub = properties[key] if key in properties else additional
+            sub = properties.get(key, additional)
             if isinstance(sub, Mapping):
                 yield from _walk_rules(sub, child, path + (key,))
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
@@ -654,7 +650,7 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)[:2])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_schema_dir(kubernetes_version: str) -> Traversable:
     """kubernetes-validate's strict schema folder for the newest version <= the one asked."""
     root = importlib.resources.files("kubernetes_validate") / _KV_SCHEMAS
@@ -673,14 +669,14 @@ def _builtin_schema_dir(kubernetes_version: str) -> Traversable:
     return shipped[max(usable)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_registry(kubernetes_version: str) -> Registry:
     folder = _builtin_schema_dir(kubernetes_version)
     definitions = Resource.from_contents(json.loads((folder / "_definitions.json").read_text()))
     return Registry().with_resource(definitions.id(), definitions)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_validator(
     kubernetes_version: str, api_version: str, kind: str
 ) -> jsonschema.protocols.Validator | None:
