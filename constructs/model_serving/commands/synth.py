@@ -137,6 +137,22 @@ def _fast_process(function: Callable[P, int]) -> Callable[P, int]:
     return wrapper
 
 
+def _make_before_break(fleet: Fleet, outputs: list[Output], outdir: Path, *, allow_break: bool) -> bool:
+    """False (after one error line) if `outputs` drop a version `outdir` still routes to, unless `allow_break`."""
+    from model_serving.commands.plan import removed_while_routed
+
+    blocked = removed_while_routed(outdir, outputs, source=fleet.source)
+    more = f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""
+    if blocked and not allow_break:
+        print(f"error: {blocked[0]}{more}", file=sys.stderr)
+        return False
+    if allow_break:  # said every time: an emergency switch left on must not go unnoticed
+        skipped = f"{blocked[0].partition('; fix:')[0]}{more}" if blocked else "no removal needed it this time"
+        print(f"warning: --allow-break skipped the make-before-break rule ({skipped}); "
+              "requests still routed to a removed version get 503s until every proxy has the new routes", file=sys.stderr)
+    return True
+
+
 @_fast_process
 def run(
     config: Path,
@@ -185,14 +201,8 @@ def run(
             print(problem if problem.startswith("schema: ") else f"analyzer: {problem}", file=sys.stderr)
         print(f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged", file=sys.stderr)
         return 1
-    if not allow_break:
-        from model_serving.commands.plan import removed_while_routed
-
-        blocked = removed_while_routed(outdir, outputs, source=fleet.source)
-        if blocked:
-            more = f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""
-            print(f"error: {blocked[0]}{more}", file=sys.stderr)
-            return 2
+    if not _make_before_break(fleet, outputs, outdir, allow_break=allow_break):
+        return 2
     write_atomically(render_files(fleet, outputs), outdir)
     if link_into is not None:
         for out in outputs:
