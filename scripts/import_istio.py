@@ -1,7 +1,13 @@
 """Regenerate imports/ from Istio's CRD bundle, keeping only the kinds we use at v1.
 
 Usage: python scripts/import_istio.py [PATH_OR_URL]
-Default source: the `istioCrds` URL recorded in cdk8s.yaml.
+Default source: the bundle as `make crds` resolves it (model_serving.checks.crds): MODEL_SERVING_CRDS,
+../shared/istio/, or the sha256-checked download of cdk8s.yaml's istioCrds (MODEL_SERVING_CRDS_URL: a mirror).
+A URL given here is checked against the same pinned sha256.
+
+`cdk8s import` runs in a scratch folder: it appends the file it imported to the `imports:` list
+of the cdk8s.yaml it finds, and the project's cdk8s.yaml must stay as committed. The new classes
+replace imports/io only once the import has succeeded.
 """
 from __future__ import annotations
 
@@ -9,10 +15,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import yaml
+from model_serving.checks import crds
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = "v1"
@@ -27,46 +33,73 @@ KINDS = {
 }
 
 
-def read_source(source: str) -> str:
-    """Return the bundle text from a local path or an http(s) URL."""
+class ImportError_(Exception):
+    """A one-line `<source>: <what>; fix: <how>` problem."""
+
+
+def bundle(source: str | None) -> Path:
+    """The bundle file for `source`: a path, a URL (downloaded and checked against the pin), or the default."""
+    if source is None:
+        return crds.bundle_path(root=ROOT)
     if source.startswith(("http://", "https://")):
-        with urllib.request.urlopen(source, timeout=60) as response:
-            return response.read().decode()
-    return Path(source).read_text()
+        pin = crds.read_pin(ROOT)
+        return crds.download(source, crds.cache_path(ROOT, pin.sha256), pin.sha256)
+    path = Path(source)
+    if not path.is_file():
+        raise ImportError_(f"{source}: no such file; fix: pass Istio's crd-all.gen.yaml (a path or URL), or nothing")
+    return path
 
 
-def select_crds(text: str) -> list[dict]:
+def select_crds(path: Path) -> list[dict]:
     """Keep the CRDs in KINDS, each trimmed to its v1 version."""
+    try:
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ImportError_(f"{path}: not a readable YAML file ({type(error).__name__}); fix: pass Istio's crd-all.gen.yaml") from None
     selected = []
-    for doc in yaml.safe_load_all(text):
-        if not doc or doc.get("kind") != "CustomResourceDefinition":
+    for doc in documents:
+        if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
             continue
-        spec = doc["spec"]
-        if (spec["group"], spec["names"]["kind"]) not in KINDS:
+        spec = doc.get("spec") or {}
+        if (spec.get("group"), (spec.get("names") or {}).get("kind")) not in KINDS:
             continue
-        spec["versions"] = [v for v in spec["versions"] if v["name"] == VERSION]
+        spec["versions"] = [v for v in spec.get("versions") or [] if v.get("name") == VERSION]
         selected.append(doc)
-    found = {(d["spec"]["group"], d["spec"]["names"]["kind"]) for d in selected}
+    found = {(d["spec"]["group"], d["spec"]["names"]["kind"]) for d in selected if d["spec"]["versions"]}
     if found != KINDS:
-        missing = ", ".join(sorted(f"{g}/{k}" for g, k in KINDS - found))
-        raise SystemExit(f"import_istio: the CRD bundle lacks {missing}; fix: pass Istio 1.30's crd-all.gen.yaml")
+        missing = ", ".join(sorted(f"{g}/{k} {VERSION}" for g, k in KINDS - found))
+        raise ImportError_(f"{path}: the CRD bundle lacks {missing}; fix: pass Istio 1.30's crd-all.gen.yaml")
     return selected
 
 
-def main(argv: list[str]) -> int:
-    config = yaml.safe_load((ROOT / "cdk8s.yaml").read_text())
-    source = argv[0] if argv else config["istioCrds"]
-    crds = select_crds(read_source(source))
-    with tempfile.TemporaryDirectory() as tmp:
-        trimmed = Path(tmp) / "istio-crds.yaml"
-        trimmed.write_text(yaml.safe_dump_all(crds, sort_keys=False))
-        shutil.rmtree(ROOT / "imports" / "io", ignore_errors=True)
-        subprocess.run(
-            ["cdk8s", "import", str(trimmed), "--language", "python", "--output", "imports"],
-            cwd=ROOT,
-            check=True,
+def cdk8s_import(selected: list[dict]) -> None:
+    """Run `cdk8s import` on `selected` in a scratch folder, then swap the result into imports/io."""
+    cli = Path(sys.executable).parent / "cdk8s"  # the virtualenv's, on its own Node (tools/cdk8s.sh)
+    with tempfile.TemporaryDirectory(prefix="import-istio.") as tmp:
+        scratch = Path(tmp)
+        (scratch / "istio-crds.yaml").write_text(yaml.safe_dump_all(selected, sort_keys=False))
+        done = subprocess.run(
+            [str(cli) if cli.exists() else "cdk8s", "import", "istio-crds.yaml", "--language", "python", "--output", "imports"],
+            cwd=scratch,
+            check=False,
         )
-    print(f"imports/: {len(crds)} Istio kinds at {VERSION} from {source}")
+        if done.returncode != 0 or not (scratch / "imports" / "io").is_dir():
+            raise ImportError_(f"cdk8s import: failed (exit status {done.returncode}); fix: see its output above; imports/ left unchanged")
+        shutil.rmtree(ROOT / "imports" / "io", ignore_errors=True)
+        shutil.move(scratch / "imports" / "io", ROOT / "imports" / "io")
+
+
+def main(argv: list[str]) -> int:
+    """Regenerate imports/; any problem is one `error:` line and exit status 2."""
+    source = argv[0] if argv else None
+    try:
+        path = bundle(source)
+        selected = select_crds(path)
+        cdk8s_import(selected)
+    except (ImportError_, crds.CrdBundleError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"imports/: {len(selected)} Istio kinds at {VERSION} from {source or path}")
     return 0
 
 

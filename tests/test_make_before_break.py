@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import assert_apply_order, by_kind, synth_data, tree
 from model_serving.commands.cli import main
 from model_serving.commands.plan import read_dir
@@ -99,13 +98,23 @@ def test_fails_when_a_mirror_still_targets_the_version(project: Path, base_confi
     assert err.count("\n") == 1
 
 
-def test_allow_break_removes_a_routed_version_in_one_step(project: Path, base_config: dict) -> None:
+def test_allow_break_removes_a_routed_version_in_one_step_and_warns(project: Path, base_config: dict, capsys) -> None:
+    capsys.readouterr()
     assert _synth(_without(base_config, "v1", weights={"v2": 100}), "--allow-break") == 0
     assert "ai-model-v1" not in (project / "dist" / "production.k8s.yaml").read_text()
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warning == (
+        "warning: --allow-break skipped the make-before-break rule (serving.yaml: models.ai-model.versions: "
+        "removing v1 while dist/ still routes to it (weight 90)); requests still routed to a removed version "
+        "get 503s until every proxy has the new routes"
+    )
 
 
-def test_allow_break_from_the_environment_for_cdk8s_synth(project: Path, base_config: dict, monkeypatch) -> None:
+def test_allow_break_from_the_environment_for_cdk8s_synth(project: Path, base_config: dict, monkeypatch, capsys) -> None:
     monkeypatch.setenv("MODEL_SERVING_ALLOW_BREAK", "1")
+    capsys.readouterr()
+    assert _synth(base_config) == 0  # nothing to skip: still said, so the switch is never left on unnoticed
+    assert "warning: --allow-break skipped the make-before-break rule (no removal needed it this time)" in capsys.readouterr().err
     assert _synth(_without(base_config, "v1", weights={"v2": 100})) == 0
 
 

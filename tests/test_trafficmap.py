@@ -6,7 +6,7 @@ import re
 
 from helpers import ROOT
 from model_serving.commands.synth import render_files
-from model_serving.commands.trafficmap import mermaid_text, render_traffic_map
+from model_serving.commands.trafficmap import NodeIds, mermaid_text, render_traffic_map
 from model_serving.fleet.load import parse_fleet
 
 IMAGE = "registry.example.com/ml/{}:1.0.0@sha256:" + "ab" * 32
@@ -17,7 +17,7 @@ def _fleet(data: dict):
 
 
 def _blocks(markdown: str) -> list[str]:
-    return re.findall(r"^```mermaid\n(.*?)^```$", markdown, flags=re.S | re.M)
+    return re.findall(r"^```mermaid\n(.*?)^```$", markdown, flags=re.DOTALL | re.MULTILINE)
 
 
 def _rich() -> dict:
@@ -63,12 +63,14 @@ def test_reference_map_has_the_gateway_host_model_routes_and_versions(reference)
     (diagram,) = _blocks(text)
     assert diagram.startswith("flowchart LR\n")
     assert 'gw{{"gateway ai-services/ai-model-gateway<br/>HTTPS"}}' in diagram
-    assert 'host1(["ai-model.example.com"])' in diagram and "gw --> host1" in diagram
-    assert 'host1 -->|"/"| model1' in diagram and 'model1[["ai-model"]]' in diagram
-    assert 'mesh -->|"ai-model.ai-services.svc.cluster.local"| model1' in diagram
-    assert 'model1r1["route default<br/>all other requests"]' in diagram
-    assert 'model1r1 -->|"90%"| model1v1' in diagram and 'model1r1 -->|"10%"| model1v2' in diagram
-    assert 'model1v1("v1<br/>ai-model#58;1.0.0@sha256#58;4f1c3a0e2b9d<br/>2 replicas")' in diagram
+    host = "host_ai_model_example_com"
+    assert f'{host}(["ai-model.example.com"])' in diagram and f"gw --> {host}" in diagram
+    assert f'{host} -->|"/"| model_ai_model' in diagram and 'model_ai_model[["ai-model"]]' in diagram
+    assert 'mesh -->|"ai-model.ai-services.svc.cluster.local"| model_ai_model' in diagram
+    assert 'route_ai_model_default["route default<br/>all other requests"]' in diagram
+    assert 'route_ai_model_default -->|"90%"| version_ai_model_v1' in diagram
+    assert 'route_ai_model_default -->|"10%"| version_ai_model_v2' in diagram
+    assert 'version_ai_model_v1("v1<br/>ai-model#58;1.0.0@sha256#58;4f1c3a0e2b9d<br/>2 replicas")' in diagram
     assert "| ai-model | v1 | 90% | - | - | 2 replicas | `registry.example.com/ai/ai-model:1.0.0@sha256:4f1c" in text
     assert "| ai-model | v2 | 10% | - | - | 2 replicas |" in text
 
@@ -79,19 +81,18 @@ def test_map_has_one_diagram_and_table_per_environment() -> None:
     assert text.index("## production (namespace `ml`)") < text.index("## staging (namespace `ml-staging`)")
     assert text.count("| model | version | weight | A/B routes | mirror | replicas | image |") == 2
     staging = _blocks(text)[1]
-    assert 'host1(["chat.staging.example.com"])' in staging and 'host2(["fraud.staging.example.com"])' in staging
-    assert 'host2 -->|"/models/fraud/"| model2' in staging and '<br/>HTTP"}}' in staging
+    assert 'host_chat_staging_example_com(["chat.staging.example.com"])' in staging
+    assert 'host_fraud_staging_example_com -->|"/models/fraud/"| model_fraud' in staging and '<br/>HTTP"}}' in staging
 
 
 def test_prefix_mirror_ab_route_and_autoscaling_are_drawn_and_tabled() -> None:
     text = render_traffic_map(_fleet(_rich()))
     production = _blocks(text)[0]
-    # Models sorted by name: chat is model1, fraud model2; hosts sorted: api is host1.
-    assert 'host1 -->|"/models/fraud/"| model2' in production
-    assert 'model2r1 -.->|"0%"| model2v2' in production  # weight 0: dashed, no live traffic
-    assert 'model2r1 -.->|"mirror 5%"| model2v2' in production
-    assert 'model1r1["route beta<br/>uri starts with /v2<br/>header x-group = beta"]' in production
-    assert 'model1r1 -->|"100%"| model1v2' in production
+    assert 'host_api_example_com -->|"/models/fraud/"| model_fraud' in production
+    assert 'route_fraud_default -.->|"0%"| version_fraud_v2' in production  # weight 0: dashed, no live traffic
+    assert 'route_fraud_default -.->|"mirror 5%"| version_fraud_v2' in production
+    assert 'route_chat_beta["route beta<br/>uri starts with /v2<br/>header x-group = beta"]' in production
+    assert 'route_chat_beta -->|"100%"| version_chat_v2' in production
     assert "2-6 (autoscaled)" in production
     assert "| fraud | v2 | 0% | - | 5% | 1 replica |" in text
     assert "| chat | v2 | 20% | beta | - | 2-6 (autoscaled) | `registry.example.com/ml/chat:2` |" in text
@@ -129,3 +130,31 @@ def test_table_cells_escape_pipes() -> None:
     data = _rich()
     data["models"]["chat"]["versions"]["v1"]["image"] = "registry.example.com/ml/chat:1|x"
     assert "`registry.example.com/ml/chat:1\\|x`" in render_traffic_map(_fleet(data))
+
+
+def test_removing_a_version_leaves_no_arrow_that_names_another_version() -> None:
+    data = _rich()
+    data["models"]["chat"]["versions"]["v3"] = {"image": "registry.example.com/ml/chat:3", "weight": 0}
+    before = _blocks(render_traffic_map(_fleet(data)))[0]
+    del data["models"]["chat"]["versions"]["v2"]
+    data["models"]["chat"]["versions"]["v1"]["weight"] = 100
+    data["models"]["chat"]["routes"] = []
+    after = _blocks(render_traffic_map(_fleet(data)))[0]
+    # Positional ids would have given v3 the id v2 had: the diff would show v2 still drawn.
+    assert "version_chat_v2" in before and "version_chat_v2" not in after
+    assert "version_chat_v3" in before and "version_chat_v3" in after
+    removed = set(before.splitlines()) - set(after.splitlines())
+    assert all("v3" not in line for line in removed)
+
+
+def test_node_ids_are_unique_and_in_mermaids_id_charset() -> None:
+    ids = NodeIds()
+    assert ids("version", "ai-model", "v2") == "version_ai_model_v2"
+    assert ids("version", "ai_model", "v2") == "version_ai_model_v2_2"  # sanitizes alike: numbered
+    assert ids("version", "ai-model", "v2") == "version_ai_model_v2"  # stable for the same names
+    assert ids("host", "*.example.com") == "host_example_com"
+    assert ids("route", "m", "été") == "route_m_t"
+    for diagram in _blocks(render_traffic_map(_fleet(_rich()))):
+        declared = re.findall(r"^  (\S+?)[\[({]", diagram, flags=re.MULTILINE)
+        assert len(declared) == len(set(declared))
+        assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", node) for node in declared)

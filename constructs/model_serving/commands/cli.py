@@ -18,11 +18,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message}; fix: see `{self.prog} --help`\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="model-serving", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    synth = sub.add_parser("synth", help="synthesize serving.yaml into dist/ (kept as is on any error)")
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    synth_help = "synthesize serving.yaml into dist/ (kept as is on any error)"
+    synth_text = (
+        f"{synth_help}: one manifest file per environment and TRAFFIC.md, checked by the traffic-graph "
+        "analyzer first. Exit 0 written; 1 synthesis or a check of the output failed; 2 a mistake in the config, "
+        "the arguments or the set-up."
+    )
+    synth = sub.add_parser("synth", help=synth_help, description=synth_text)
     synth.add_argument("--config", default=DEFAULT_CONFIG, help="fleet file (default: %(default)s)")
     synth.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     synth.add_argument("--link-into", default=None, help=argparse.SUPPRESS)  # cdk8s CLI's scratch outdir
@@ -39,6 +42,24 @@ def _parser() -> argparse.ArgumentParser:
         help="emergencies only: drop a version dist/ still routes to in one step (MODEL_SERVING_ALLOW_BREAK=1)",
     )
 
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    analyze_help = "check manifests (files or folders of YAML) like istioctl analyze"
+    analyze_text = (
+        f"{analyze_help} does without a cluster: route destinations, subsets, gateways, exportTo, injection "
+        "and more (codes: constructs/model_serving/checks/analyze/CODES.md). Exit 0 no errors, 1 errors, 2 unreadable input."
+    )
+    analyze = sub.add_parser("analyze", help=analyze_help, description=analyze_text)
+    analyze.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or folders (*.yaml, *.yml, recursively)")
+    analyze.add_argument("--output", "-o", choices=("text", "json"), default="text", help="default: %(default)s")
+    analyze.add_argument("--default-namespace", default="default", help="namespace of objects without one")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="model-serving", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_synth(sub)
+
     plan_help = "what a fresh synth would change against dist/, in plain words (exit 0 none, 1 changes, 2 error)"
     plan = sub.add_parser("plan", help=plan_help, description=plan_help)
     plan.add_argument("--config", default=DEFAULT_CONFIG, help="fleet file (default: %(default)s)")
@@ -46,10 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--ref", default=None, help="compare with the output folder as committed at this git ref")
     plan.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: for a PR comment")
 
-    analyze = sub.add_parser("analyze", help="check manifests (files or folders of YAML) like istioctl analyze")
-    analyze.add_argument("paths", nargs="+", metavar="PATH")
-    analyze.add_argument("--output", "-o", choices=("text", "json"), default="text")
-    analyze.add_argument("--default-namespace", default="default", help="namespace of objects without one")
+    _add_analyze(sub)
 
     # Git-kept traffic changes: edit serving.yaml in place (comments and layout kept), then synth.
     edits = {

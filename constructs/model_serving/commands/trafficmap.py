@@ -6,6 +6,7 @@ the picture cannot drift from what is applied.
 """
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 
@@ -79,6 +80,32 @@ def replicas_text(model: Model, version: str) -> str:
     return f"{count} replica" + ("" if count == 1 else "s")
 
 
+class NodeIds:
+    """Mermaid node ids named after what they draw (`version_ai_model_v2`), never after positions.
+
+    A positional id (`model1v2`) survives the removal of v2 as the id of whatever moved into its
+    place, so a diff would read as v2 still taking traffic. Ids keep Mermaid's safe charset
+    (letters, digits, `_`) behind a kind prefix (never a keyword such as `end`, never an edge
+    marker `o`/`x`); names that sanitize alike get `_2`, `_3` in drawing order.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, ...], str] = {}
+
+    def __call__(self, kind: str, *names: str) -> str:
+        """The id of the `kind` node named by `names` (the same id for the same names)."""
+        key = (kind, *names)
+        if key not in self._ids:
+            base = "_".join([kind, *(re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "x" for name in names)])
+            taken = set(self._ids.values())
+            node, number = base, 1
+            while node in taken:
+                number += 1
+                node = f"{base}_{number}"
+            self._ids[key] = node
+        return self._ids[key]
+
+
 def _share(destination: Destination) -> str:
     return "100%" if destination.weight is None else f"{destination.weight}%"
 
@@ -86,39 +113,44 @@ def _share(destination: Destination) -> str:
 def _diagram(env: Env) -> list[str]:
     """The flowchart of one environment: gateway -> hosts -> models -> routes -> versions."""
     scheme = "HTTPS" if env.gateway.tls else "HTTP"
+    ids = NodeIds()
     lines = [
         "flowchart LR",
         f"  gw{{{{{_label(f'gateway {env.namespace}/{env.gateway_name}', scheme)}}}}}",
         f"  mesh(({_label('mesh')}))",
     ]
     models = sorted(env.models.items())
-    hosts = sorted({m.host for _, m in models if m.host})
-    host_ids = {host: f"host{i}" for i, host in enumerate(hosts, 1)}
-    for host, node in host_ids.items():
-        lines.append(f"  {node}([{_label(host)}])")
-        lines.append(f"  gw --> {node}")
-    for i, (name, model) in enumerate(models, 1):
-        node = f"model{i}"
+    for host in sorted({m.host for _, m in models if m.host}):
+        lines.append(f"  {ids('host', host)}([{_label(host)}])")
+        lines.append(f"  gw --> {ids('host', host)}")
+    for name, model in models:
+        node = ids("model", name)
         lines.append(f"  {node}[[{_label(name)}]]")
         if model.host:
-            lines.append(f"  {host_ids[model.host]} -->|{_label(model.prefix or '/')}| {node}")
+            lines.append(f"  {ids('host', model.host)} -->|{_label(model.prefix or '/')}| {node}")
         lines.append(f"  mesh -->|{_label(env.service_host(name))}| {node}")
-        version_ids = {v: f"{node}v{j}" for j, v in enumerate(model.versions, 1)}
-        for version, vnode in version_ids.items():
-            spec = model.versions[version]
-            lines.append(f"  {vnode}({_label(version, short_image(spec.image), replicas_text(model, version))})")
-        for j, route in enumerate(plan_routes(name, model, secure_cookies=env.secure), 1):
-            rnode = f"{node}r{j}"
-            conditions = match_lines(route) or ["all other requests"]
-            extra = ["fault injected"] if route.fault else []
-            lines.append(f"  {rnode}[{_label(f'route {route.name}', *conditions, *extra)}]")
-            lines.append(f"  {node} --> {rnode}")
-            for dest in route.destinations:
-                arrow = "-.->" if dest.weight == 0 else "-->"
-                lines.append(f"  {rnode} {arrow}|{_label(_share(dest))}| {version_ids[dest.version]}")
-            if route.mirror:
-                share = f"mirror {route.mirror.percent:g}%"
-                lines.append(f"  {rnode} -.->|{_label(share)}| {version_ids[route.mirror.version]}")
+        for version, spec in model.versions.items():
+            label = _label(version, short_image(spec.image), replicas_text(model, version))
+            lines.append(f"  {ids('version', name, version)}({label})")
+        lines += _route_lines(env, name, model, ids)
+    return lines
+
+
+def _route_lines(env: Env, name: str, model: Model, ids: NodeIds) -> list[str]:
+    """A model's routes in match order, each with its arrows to the versions it sends to or mirrors."""
+    lines = []
+    for route in plan_routes(name, model, secure_cookies=env.secure):
+        rnode = ids("route", name, route.name)
+        conditions = match_lines(route) or ["all other requests"]
+        extra = ["fault injected"] if route.fault else []
+        lines.append(f"  {rnode}[{_label(f'route {route.name}', *conditions, *extra)}]")
+        lines.append(f"  {ids('model', name)} --> {rnode}")
+        for dest in route.destinations:
+            arrow = "-.->" if dest.weight == 0 else "-->"
+            lines.append(f"  {rnode} {arrow}|{_label(_share(dest))}| {ids('version', name, dest.version)}")
+        if route.mirror:
+            share = f"mirror {route.mirror.percent:g}%"
+            lines.append(f"  {rnode} -.->|{_label(share)}| {ids('version', name, route.mirror.version)}")
     return lines
 
 
