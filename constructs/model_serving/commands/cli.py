@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--output", "-o", choices=("text", "json"), default="text")
     analyze.add_argument("--default-namespace", default="default", help="namespace of objects without one")
 
+    from model_serving.commands.rehearse import add_parser as add_rehearse
+
+    add_rehearse(sub)
+
     # Git-kept traffic changes: edit serving.yaml in place (comments and layout kept), then synth.
     edits = {
         "promote": "move rollout.canary to its next step, or complete the promotion, then synth",
@@ -88,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from model_serving.checks.analyze import run as analyze
 
         return analyze(args.paths, output=args.output, default_namespace=args.default_namespace)
+    if args.command == "rehearse":
+        from model_serving.commands.rehearse import run as rehearse
+
+        return rehearse(args, DEFAULT_CONFIG)
     if args.command in ("promote", "rollback", "set-weights"):
         from model_serving.commands.edit import run as edit
 

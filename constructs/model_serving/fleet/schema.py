@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from model_serving.fleet.expectations import Expectation
 from model_serving.fleet.units import parse_duration, parse_quantity
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -621,6 +622,7 @@ class Document(Spec):
 
     environments: dict[Name, Environment]
     models: dict[Name, dict[str, Any]]
+    rehearse: list[Expectation] = []
 
     @model_validator(mode="after")
     def _overrides_name_models(self) -> "Document":
@@ -661,6 +663,7 @@ class Fleet:
     source: str
     environments: dict[str, Env]
     warnings: list[str] = field(default_factory=list)
+    rehearse: list[Expectation] = field(default_factory=list)
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -777,7 +780,7 @@ def parse_fleet(data: Any, *, source: str = "serving.yaml") -> Fleet:
         _check_environment(source, built)
         warnings.extend(_warnings(source, built))
         environments[env_name] = built
-    return Fleet(source=source, environments=environments, warnings=warnings)
+    return Fleet(source=source, environments=environments, warnings=warnings, rehearse=list(doc.rehearse))
 
 
 def _covered(host: str, patterns: list[str]) -> bool:

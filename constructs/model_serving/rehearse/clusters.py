@@ -14,7 +14,7 @@ from model_serving.rehearse.common import (
     typed,
     where,
 )
-from model_serving.rehearse.index import Index, Service, ServicePort
+from model_serving.rehearse.index import MTLS_NOTE, Index, Service, ServicePort
 
 MAX_UINT32 = 4294967295
 # MeshConfig.connectTimeout's default; not from the manifests, so not scaled.
@@ -246,7 +246,7 @@ def _tls(tls: Mapping[str, Any] | None, index: Index, at: str) -> None:
     only(tls, {"mode"}, at)
     mode = tls.get("mode", "DISABLE")
     if mode == "ISTIO_MUTUAL":
-        index.note("DestinationRule tls ISTIO_MUTUAL: mTLS is not rehearsed (plain HTTP on loopback)")
+        index.note(MTLS_NOTE)
     elif mode != "DISABLE":
         raise refuse(f"{at}.mode", f"{mode}: TLS origination is not rehearsed")
 

@@ -15,6 +15,7 @@ from model_serving.rehearse.common import TranslationError, fqdn, refuse, where
 from model_serving.rehearse.filters import HttpFilter
 
 MESH = "mesh"
+MTLS_NOTE = "mTLS (PeerAuthentication, DestinationRule ISTIO_MUTUAL) is not rehearsed: plain HTTP on loopback"
 _HTTP_PROTOCOLS = {"http": "http", "http2": "http2", "grpc": "grpc", "grpc-web": "http2", "h2c": "http2",
                    "kubernetes.io/h2c": "http2"}
 _TCP_PROTOCOLS = {"tcp", "tls", "https", "mongo", "mysql", "redis", "udp", "kubernetes.io/ws", "kubernetes.io/wss"}
@@ -37,7 +38,7 @@ _REFUSED = {
 _NOT_REHEARSED = {
     "AuthorizationPolicy": "authorization is not rehearsed (every request is admitted)",
     "RequestAuthentication": "JWT validation is not rehearsed (requests need no token)",
-    "PeerAuthentication": "mTLS is not rehearsed (plain HTTP on loopback)",
+    "PeerAuthentication": "",
     "NetworkPolicy": "network policies are not rehearsed (everything is on loopback)",
 }
 
@@ -167,7 +168,7 @@ def _add(index: Index, obj: dict[str, Any], hpas: Mapping[tuple[str, str], dict[
     elif kind in _REFUSED:
         raise refuse(where(obj), f"{kind}: {_REFUSED[kind]}")
     elif kind in _NOT_REHEARSED:
-        index.note(f"{kind}: {_NOT_REHEARSED[kind]}")
+        index.note(f"{kind}: {_NOT_REHEARSED[kind]}" if _NOT_REHEARSED[kind] else MTLS_NOTE)
     elif group.endswith("istio.io") or group == "gateway.networking.k8s.io":
         raise refuse(where(obj), f"{kind} ({group}) is not translated by the rehearsal")
 
