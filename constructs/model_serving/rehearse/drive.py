@@ -254,7 +254,10 @@ async def drive(spec: RequestSpec, target: Target, run: str) -> list[Outcome]:
 async def _one(session: _Session, jar: BrowserJar, spec: RequestSpec, target: Target, client: int,
                request_id: str, run: str) -> Outcome:
     """One request, read to the end of its body; a broken body or connection is an outcome too."""
-    headers = [("host", target.host), (RUN_HEADER, run), (REQUEST_HEADER, request_id), *spec.headers]
+    # A `host` header in the spec overrides the target's (e.g. a short Service name on the mesh).
+    host = next((v for k, v in spec.headers if k.lower() == "host"), target.host)
+    headers = [("host", host), (RUN_HEADER, run), (REQUEST_HEADER, request_id),
+               *((k, v) for k, v in spec.headers if k.lower() != "host")]
     cookie = jar.header()
     if cookie:
         headers.append(("cookie", cookie))

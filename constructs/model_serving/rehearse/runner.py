@@ -20,13 +20,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import httpx
 
-from model_serving.rehearse.drive import RequestSpec, RunResult, Target, drive
+from model_serving.rehearse.drive import Outcome, RequestSpec, RunResult, Target, drive
 from model_serving.rehearse.filters import HttpFilter
 from model_serving.rehearse.standin import Behaviour, Identity, Recorder, StandIn
 from model_serving.rehearse.translate import TranslateOptions, Translation, translate
@@ -141,12 +141,22 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
-        """Stop the loop and its thread."""
+        """Cancel what is left on the loop, then stop the loop and its thread."""
         if self.loop.is_running():
+            with contextlib.suppress(Exception):
+                self.call(_cancel_others(), timeout=5)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         if not self.loop.is_running():
             self.loop.close()
+
+
+async def _cancel_others() -> None:
+    """Cancel every task but this one, and wait for them (no "Task was destroyed" at close)."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 def behaviour_for(identity: Identity, index: int, behaviours: Mapping[str, Behaviour], default: Behaviour) -> Behaviour:
@@ -230,13 +240,22 @@ class Rehearsal:
 
     def run(self, spec: RequestSpec) -> RunResult:
         """Drive one run and collect what the clients and the stand-ins saw."""
+        return self.run_many([spec])[0]
+
+    def run_many(self, specs: Sequence[RequestSpec]) -> list[RunResult]:
+        """Drive several runs at the same time (each keeps its own clients and records)."""
         if self._loop is None or self.envoy is None:
             raise RehearsalError("the rehearsal is not started")
-        target = self.target(spec)
-        run = uuid.uuid4().hex[:12]
-        outcomes = self._loop.call(drive(spec, target, run))
-        self._loop.call(self._settle(run))
-        return RunResult(target, spec, outcomes, self.recorder.of_run(run))
+        targets = [self.target(spec) for spec in specs]
+        runs = [uuid.uuid4().hex[:12] for _ in specs]
+
+        async def together() -> list[list[Outcome]]:
+            return list(await asyncio.gather(*(drive(s, t, r) for s, t, r in zip(specs, targets, runs, strict=True))))
+
+        outcomes = self._loop.call(together())
+        for run in runs:
+            self._loop.call(self._settle(run))
+        return [RunResult(t, s, o, self.recorder.of_run(r)) for s, t, o, r in zip(specs, targets, outcomes, runs, strict=True)]
 
     async def _settle(self, run: str, quiet: float = 0.06, limit: float = 3.0) -> None:
         """Wait until mirrored copies stop arriving (they can trail the client's response)."""

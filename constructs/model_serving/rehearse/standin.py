@@ -13,7 +13,6 @@ reset before any response byte, a closed port), and HTTP/1.1 keep-alive like a r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import socket
@@ -113,6 +112,7 @@ class StandIn:
         self.recorder = recorder
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
         self._random = random.Random(identity.replica)
 
     async def start(self) -> int:
@@ -125,14 +125,19 @@ class StandIn:
         return self.port
 
     async def stop(self) -> None:
-        """Stop listening and drop open connections."""
+        """Stop listening and drop open connections (Python 3.11's server keeps them open)."""
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
             self._server = None
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         try:
             while True:
                 request = await _read_request(reader)
@@ -141,6 +146,9 @@ class StandIn:
                 if not await self._answer(request, writer) or not request.keep_alive:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        except asyncio.CancelledError:
+            # Stopping: end quietly (asyncio's stream callback would report a cancelled handler).
             pass
         finally:
             writer.close()
