@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_analyze(sub)
 
+    from model_serving.commands.rehearse import add_parser as add_rehearse
+
+    add_rehearse(sub)
+
     # Git-kept traffic changes: edit serving.yaml in place (comments and layout kept), then synth.
     edits = {
         "promote": "move rollout.canary to its next step, or complete the promotion, then synth",
@@ -107,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from model_serving.checks.analyze import run as analyze
 
         return analyze(args.paths, output=args.output, default_namespace=args.default_namespace)
+    if args.command == "rehearse":
+        from model_serving.commands.rehearse import run as rehearse
+
+        return rehearse(args, DEFAULT_CONFIG)
     if args.command in ("promote", "rollback", "set-weights"):
         from model_serving.commands.edit import run as edit
 

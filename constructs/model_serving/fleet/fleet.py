@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model_serving.fleet.environment import Gateway, Jwt
+from model_serving.fleet.expectations import Expectation
 from model_serving.fleet.model import Model
 
 CLUSTER_DOMAIN = "cluster.local"
@@ -45,3 +46,4 @@ class Fleet:
     source: str
     environments: dict[str, Env]
     warnings: list[str] = field(default_factory=list)
+    rehearse: list[Expectation] = field(default_factory=list)

@@ -205,7 +205,7 @@ def parse_fleet(data: Any, *, source: str = "serving.yaml") -> Fleet:
     if problem:
         raise ConfigError(f"{source}: {problem}")
     warnings = [f"{source}: {w}" for env in environments.values() for w in warnings_for(env)]
-    return Fleet(source=source, environments=environments, warnings=warnings)
+    return Fleet(source=source, environments=environments, warnings=warnings, rehearse=list(doc.rehearse))
 
 
 def load_fleet(path: str | Path) -> Fleet:
