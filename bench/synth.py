@@ -14,6 +14,7 @@ Python app can cost on this machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import json
@@ -307,14 +308,12 @@ def machine_facts(env: dict[str, str]) -> dict[str, str]:
     """CPUs, CPU model, Python and Node versions, load average, jsii cache: what the figures depend on."""
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, env=env).stdout.strip() or "not found"
     cpu = ""
-    try:
+    with contextlib.suppress(OSError):
         cpu = next(
             (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
              if line.startswith("model name")),
             "",
         )
-    except OSError:
-        pass
     return {
         "nproc": str(len(os.sched_getaffinity(0))),
         "cpu": cpu or platform.processor() or "unknown",
@@ -426,7 +425,8 @@ def render(
                   f"One in-process run of the synth's steps (`bench/_phases.py`), {total:.2f} s in all; "
                   "\"waiting for Node\" is time the Python process is blocked on Node's replies, the rest is Python.", "",
                   "| step | s | waiting for Node s | share |", "|---|---:|---:|---:|"]
-        lines += [f"| {name} | {seconds:.2f} | {waiting:.2f} | {100 * seconds / total:.0f} % |" for name, seconds, waiting in steps]
+        lines += [f"| {name} | {seconds:.2f} | {waiting:.2f} | {100 * seconds / total:.0f} % |"
+                  for name, seconds, waiting in steps]
     lines += ["", "## jsii requests", ""]
     generated = sorted((c for c in cases if c.label.startswith("generated")), key=lambda c: c.objects)
     if len(generated) > 1 and generated[-1].objects > generated[0].objects:
@@ -479,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
             case.models, case.versions = model_counts(case.config)
         floor = Case("floor", ROOT / "serving.yaml", scratch / "unused", max(args.runs, 5))
         binary = node_binary()
-        direct_floor = Case("floor, Node direct", ROOT / "serving.yaml", scratch / "unused", max(args.runs, 5)) if binary else None
+        direct_floor = (Case("floor, Node direct", ROOT / "serving.yaml", scratch / "unused", max(args.runs, 5))
+                        if binary else None)
         direct_env = {**env, "JSII_NODE": binary} if binary else env
         cli_path = cdk8s_cli()
         cli = None

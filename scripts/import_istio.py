@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+
 from model_serving.checks import crds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ KINDS = {
 }
 
 
-class ImportError_(Exception):
+class BundleImportError(Exception):
     """A one-line `<source>: <what>; fix: <how>` problem."""
 
 
@@ -46,7 +47,7 @@ def bundle(source: str | None) -> Path:
         return crds.download(source, crds.cache_path(ROOT, pin.sha256), pin.sha256)
     path = Path(source)
     if not path.is_file():
-        raise ImportError_(f"{source}: no such file; fix: pass Istio's crd-all.gen.yaml (a path or URL), or nothing")
+        raise BundleImportError(f"{source}: no such file; fix: pass Istio's crd-all.gen.yaml (a path or URL), or nothing")
     return path
 
 
@@ -55,7 +56,8 @@ def select_crds(path: Path) -> list[dict]:
     try:
         documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ImportError_(f"{path}: not a readable YAML file ({type(error).__name__}); fix: pass Istio's crd-all.gen.yaml") from None
+        raise BundleImportError(f"{path}: not a readable YAML file ({type(error).__name__}); "
+            "fix: pass Istio's crd-all.gen.yaml") from None
     selected = []
     for doc in documents:
         if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
@@ -68,7 +70,7 @@ def select_crds(path: Path) -> list[dict]:
     found = {(d["spec"]["group"], d["spec"]["names"]["kind"]) for d in selected if d["spec"]["versions"]}
     if found != KINDS:
         missing = ", ".join(sorted(f"{g}/{k} {VERSION}" for g, k in KINDS - found))
-        raise ImportError_(f"{path}: the CRD bundle lacks {missing}; fix: pass Istio 1.30's crd-all.gen.yaml")
+        raise BundleImportError(f"{path}: the CRD bundle lacks {missing}; fix: pass Istio 1.30's crd-all.gen.yaml")
     return selected
 
 
@@ -84,7 +86,8 @@ def cdk8s_import(selected: list[dict]) -> None:
             check=False,
         )
         if done.returncode != 0 or not (scratch / "imports" / "io").is_dir():
-            raise ImportError_(f"cdk8s import: failed (exit status {done.returncode}); fix: see its output above; imports/ left unchanged")
+            raise BundleImportError(f"cdk8s import: failed (exit status {done.returncode}); "
+                "fix: see its output above; imports/ left unchanged")
         shutil.rmtree(ROOT / "imports" / "io", ignore_errors=True)
         shutil.move(scratch / "imports" / "io", ROOT / "imports" / "io")
 
@@ -96,7 +99,7 @@ def main(argv: list[str]) -> int:
         path = bundle(source)
         selected = select_crds(path)
         cdk8s_import(selected)
-    except (ImportError_, crds.CrdBundleError) as error:
+    except (BundleImportError, crds.CrdBundleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"imports/: {len(selected)} Istio kinds at {VERSION} from {source or path}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from helpers import ROOT
 from model_serving.commands.cli import main
 from model_serving.commands.edit import (

@@ -17,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from helpers import ROOT, tree
 from model_serving.checks import crds
 from model_serving.checks.validate import default_crd_path

@@ -56,7 +56,7 @@ def test_weight_change_is_a_small_diff_in_dist(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     before = (ROOT / "dist" / "production.k8s.yaml").read_text().splitlines()
     after = (project / "dist" / "production.k8s.yaml").read_text().splitlines()
-    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    changed = [(a, b) for a, b in zip(before, after, strict=False) if a != b]
     assert len(before) == len(after)
     assert changed == [("          weight: 90", "          weight: 80"), ("          weight: 10", "          weight: 20")]
 

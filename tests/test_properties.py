@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import itertools
 import os
 import shutil
 import tempfile
@@ -43,7 +44,7 @@ SETTINGS = settings(
 def weights(draw, count: int) -> list[int]:
     cuts = sorted(draw(st.lists(st.integers(0, 100), min_size=count - 1, max_size=count - 1)))
     bounds = [0, *cuts, 100]
-    return [b - a for a, b in zip(bounds, bounds[1:])]
+    return [b - a for a, b in itertools.pairwise(bounds)]
 
 
 @st.composite
@@ -54,7 +55,7 @@ def models(draw, name: str, shared_host: str) -> dict[str, Any]:
     model: dict[str, Any] = {
         "versions": {
             v: {"image": IMAGE.format(model=name, version=v), "weight": w, "replicas": draw(st.integers(1, 3))}
-            for v, w in zip(names, split)
+            for v, w in zip(names, split, strict=False)
         }
     }
     exposure = draw(st.sampled_from(["none", "host", "prefix"]))

@@ -51,8 +51,8 @@ def test_llm_gets_long_timeouts_and_an_unlimited_streaming_route(example) -> Non
     routes = {r["name"]: r for r in _routes(example("fleet")[1])}
     assert "timeout" not in routes["streaming"] and routes["streaming"]["retries"] == {"attempts": 0}
     assert "timeout" not in routes["streaming-sticky-v2"]
-    llm_default = [r for vs in by_kind(objects_of(example("fleet")[1]), "VirtualService")
-                   if vs["metadata"]["name"] == "llm" for r in vs["spec"]["http"] if r["name"] == "default"][0]
+    llm_default = next(r for vs in by_kind(objects_of(example("fleet")[1]), "VirtualService")
+                   if vs["metadata"]["name"] == "llm" for r in vs["spec"]["http"] if r["name"] == "default")
     assert llm_default["timeout"] == "300s" and llm_default["retries"]["perTryTimeout"] == "120s"
 
 

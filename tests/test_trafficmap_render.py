@@ -98,13 +98,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[s
     for name, fleet in fleets.items():
         blocks = mermaid_blocks(render_traffic_map(fleet))
         assert len(blocks) == len(fleet.environments), name
-        cases += [(name, env, block) for env, block in zip(fleet.environments, blocks)]
+        cases += [(name, env, block) for env, block in zip(fleet.environments, blocks, strict=False)]
     cases.append(("broken", "-", BROKEN))
     results = render_in_chromium([c[2] for c in cases], tmp_path_factory.mktemp("mermaid"))
     out: dict[str, list[tuple[str, dict]]] = {}
     for (name, env, _), result in zip(cases, results, strict=True):
         out.setdefault(name, []).append((env, result))
-    out["_fleets"] = [(name, fleet) for name, fleet in fleets.items()]  # type: ignore[list-item]
+    out["_fleets"] = list(fleets.items())  # type: ignore[list-item]
     return out
 
 

@@ -22,7 +22,7 @@ class YamlError(InputError):
     """A file that is not readable, not UTF-8, or not valid YAML."""
 
 
-class ConfigLoader(_BASE):  # type: ignore[misc, valid-type]
+class ConfigLoader(_BASE):
     """A safe loader that refuses duplicate and non-scalar keys, as a config reader must."""
 
 
@@ -58,7 +58,8 @@ def read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise YamlError(f"{path}: cannot read the file ({error.strerror or error}); fix: check the path and permissions") from None
+        raise YamlError(f"{path}: cannot read the file ({error.strerror or error}); "
+            "fix: check the path and permissions") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -5,11 +5,11 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import manifests
 
+from conftest import manifests
 from model_serving.rehearse.filters import HttpFilter, Phase
-from model_serving.rehearse.translate import Translation, TranslationError, translate
 from model_serving.rehearse.translate import TranslateOptions as Options
+from model_serving.rehearse.translate import Translation, TranslationError, translate
 
 NS = "team"
 HOST = f"m.{NS}.svc.cluster.local"
@@ -418,7 +418,7 @@ def test_extension_filters_go_in_istiods_phase_order_before_fault_cors_and_route
         "authn-high", "authn-low", "authz", "late", "envoy.filters.http.fault", "envoy.filters.http.cors",
         "envoy.filters.http.router"]
     mesh = next(ln for ln in translation.listeners if ln["name"] == "0.0.0.0_8080")
-    assert [f["name"] for f in hcm(mesh)["http_filters"]][0] == "mesh-only"
+    assert next(f["name"] for f in hcm(mesh)["http_filters"]) == "mesh-only"
 
 
 @pytest.mark.parametrize(("edit", "message"), [

@@ -6,8 +6,8 @@ import copy
 from pathlib import Path
 
 import pytest
+
 from model_serving.checks.validate import (
-    IstioSchemaValidator,
     default_crd_path,
     validate_manifests,
 )

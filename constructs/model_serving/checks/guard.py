@@ -84,7 +84,8 @@ def blocked_removals(old: Objects, new: Objects, *, source: str, base: str) -> l
                     continue
                 where = f"environments.{env} + models.{name}.versions" if several else f"models.{name}.versions"
                 how = routed[(name, version)]
-                first = "remove its routes and mirror first" if any(h.startswith("mirror") for h in how) else "remove its routes first"
+                mirrored = any(h.startswith("mirror") for h in how)
+                first = "remove its routes and mirror first" if mirrored else "remove its routes first"
                 problems.append((
                     filename,
                     f"{source}: {where}: removing {version} while {base} still routes to it ({', '.join(how)}); "
@@ -93,7 +94,9 @@ def blocked_removals(old: Objects, new: Objects, *, source: str, base: str) -> l
     return problems
 
 
-def removed_while_routed(old_dir: Path, new_files: Iterable[tuple[str, str, list[dict]]], *, source: str = "serving.yaml") -> list[str]:
+def removed_while_routed(
+    old_dir: Path, new_files: Iterable[tuple[str, str, list[dict]]], *, source: str = "serving.yaml"
+) -> list[str]:
     """Synth's make-before-break check of new (file name, text, objects) against the files in `old_dir`."""
     files = list(new_files)
     try:

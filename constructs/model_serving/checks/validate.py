@@ -166,7 +166,7 @@ def _message(error: jsonschema.ValidationError) -> str:
             return f"at most one of {', '.join(fields)} may be set (found {', '.join(found)})"
         return "must match exactly one of the oneOf schemas"
     if kind == "anyOf":
-        types = [alt.get("type") for alt in value if isinstance(alt, Mapping)]
+        types = [str(alt.get("type") or "") for alt in value if isinstance(alt, Mapping)]
         if all(types):
             return f"must be of type {' or '.join(types)}, got {_json_type(instance)}"
         return "must match at least one of the anyOf schemas"
@@ -199,12 +199,13 @@ def _findings(resource: str, errors: Iterable[jsonschema.ValidationError]) -> li
 
 # ------------------------------------------------------------ structural (CRD) schemas
 
-_Keyword = Callable[[Any, Any, Any, Mapping[str, Any]], Iterator[jsonschema.ValidationError]]
+_Errors = Iterator[jsonschema.ValidationError]
+_Keyword = Callable[[Any, Any, Any, Mapping[str, Any]], _Errors]
 _BASE = jsonschema.Draft4Validator  # OpenAPI v3.0 schemas are a Draft 4 dialect
 
 
 def _nullable_aware(keyword: _Keyword) -> _Keyword:
-    def check(validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]):
+    def check(validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]) -> _Errors:
         if instance is None and schema.get("nullable") is True:
             return
         yield from keyword(validator, value, instance, schema) or ()
@@ -212,7 +213,7 @@ def _nullable_aware(keyword: _Keyword) -> _Keyword:
     return check
 
 
-def _type_and_unknown_fields(validator: Any, types: Any, instance: Any, schema: Mapping[str, Any]):
+def _type_and_unknown_fields(validator: Any, types: Any, instance: Any, schema: Mapping[str, Any]) -> _Errors:
     yield from _BASE.VALIDATORS["type"](validator, types, instance, schema) or ()
     if types != "object" or not isinstance(instance, dict):
         return
@@ -229,7 +230,7 @@ def _type_and_unknown_fields(validator: Any, types: Any, instance: Any, schema: 
             )
 
 
-def _int_or_string(validator: Any, enabled: Any, instance: Any, schema: Mapping[str, Any]):
+def _int_or_string(validator: Any, enabled: Any, instance: Any, schema: Mapping[str, Any]) -> _Errors:
     if enabled is True and not (
         isinstance(instance, str) or validator.is_type(instance, "integer")
     ):
@@ -238,7 +239,7 @@ def _int_or_string(validator: Any, enabled: Any, instance: Any, schema: Mapping[
         )
 
 
-def _any_of(validator: Any, alternatives: Any, instance: Any, schema: Mapping[str, Any]):
+def _any_of(validator: Any, alternatives: Any, instance: Any, schema: Mapping[str, Any]) -> _Errors:
     if schema.get("x-kubernetes-int-or-string") is True:
         return  # already reported once by x-kubernetes-int-or-string
     yield from _BASE.VALIDATORS["anyOf"](validator, alternatives, instance, schema) or ()
@@ -482,7 +483,7 @@ def _rule_failure(rule: Mapping[str, Any], value: celtypes.Value) -> str | None:
         return None
     try:
         result = _evaluate(program, value)
-    except Exception as exc:  # noqa: BLE001 (celpy signals evaluation errors by raising CELEvalError)
+    except Exception as exc:
         return f"{message} (rule evaluation error: {_eval_error_text(exc)})"
     if isinstance(result, celtypes.BoolType) and bool(result):
         return None
@@ -497,7 +498,7 @@ def _message_expression(rule: Mapping[str, Any], value: celtypes.Value) -> str |
         return None
     try:
         result = _evaluate(compile_cel(expression), value)
-    except Exception:  # noqa: BLE001 (the API server falls back to `message` in this case too)
+    except Exception:
         return None
     return str(result) if isinstance(result, str) and result.strip() else None
 
@@ -672,7 +673,7 @@ def _builtin_schema_dir(kubernetes_version: str) -> Traversable:
 def _builtin_registry(kubernetes_version: str) -> Registry:
     folder = _builtin_schema_dir(kubernetes_version)
     definitions = Resource.from_contents(json.loads((folder / "_definitions.json").read_text()))
-    return Registry().with_resource(definitions.id(), definitions)
+    return Registry().with_resource(definitions.id() or "", definitions)
 
 
 @functools.cache
@@ -692,7 +693,7 @@ def _builtin_validator(
     schema = json.loads(schema_file.read_text())
     registry = _builtin_registry(kubernetes_version)
     root = Resource.from_contents(schema)
-    return jsonschema.Draft202012Validator(schema, registry=registry.with_resource(root.id(), root))
+    return jsonschema.Draft202012Validator(schema, registry=registry.with_resource(root.id() or "", root))
 
 
 def validate_builtin(

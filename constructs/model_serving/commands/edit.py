@@ -230,7 +230,8 @@ def plan_rollback(name: str, model: Model, *, where: str) -> Plan:
     """All live traffic back to rollout.stable; mirrors and A/B routes stay as they are."""
     if model.rollout is None:
         raise ConfigError(
-            f"{where}: no rollout.stable to roll back to; fix: add rollout: {{stable: {model.stable}}} naming the version to return to"
+            f"{where}: no rollout.stable to roll back to; "
+            f"fix: add rollout: {{stable: {model.stable}}} naming the version to return to"
         )
     stable = model.rollout.stable
     before = _weights(model)
@@ -298,7 +299,8 @@ def choose_target(doc: Mapping[str, Any], model: str, env: str | None, *, source
         if len(envs) == 1 or not overriding:
             env = envs[0]
         else:
-            which = f"environment {overriding[0]} overrides" if len(overriding) == 1 else f"environments {', '.join(overriding)} override"
+            several = len(overriding) > 1
+            which = f"environments {', '.join(overriding)} override" if several else f"environment {overriding[0]} overrides"
             raise ConfigError(
                 f"{source}: environments: {which} the weights of {model}, so the edit is ambiguous; "
                 f"fix: add --env with one of {', '.join(envs)}"
@@ -438,7 +440,8 @@ def verify(before: Fleet, after: Fleet, target: Target, plan: Plan) -> None:
                 f"fix: give {env} its own rollout and weights under environments.{env}.models.{name}, or make the change by hand"
             )
         if {k: v for k, v in vars(new).items() if k != "models"} != {k: v for k, v in vars(old).items() if k != "models"}:
-            raise ConfigError(f"{source}: environments.{env}: the edit would change more than weights; fix: make the change by hand")
+            raise ConfigError(f"{source}: environments.{env}: the edit would change more than weights; "
+                "fix: make the change by hand")
 
 
 # --- the whole edit ---------------------------------------------------------------------------
@@ -561,7 +564,8 @@ def run(
         raise
     if code != 0:
         _replace_file(config, original)
-        print(f"error: {config}: synth failed, so the edit was undone and {outdir} left unchanged; fix: see above", file=sys.stderr)
+        print(f"error: {config}: synth failed, so the edit was undone and {outdir} left unchanged; "
+            "fix: see above", file=sys.stderr)
         return code
     print(result.description)
     return 0

@@ -167,7 +167,8 @@ def _split_lines(name: str, old: ModelView, new: ModelView, expected: list[str])
         if before is None:
             continue
         if before.match != route.match:
-            lines.append(f"{name}: route {route.name} match: {before.match or 'all requests'} {ARROW} {route.match or 'all requests'}")
+            was, now = before.match or "all requests", route.match or "all requests"
+            lines.append(f"{name}: route {route.name} match: {was} {ARROW} {now}")
         # Weighted A/B routes follow the weights: said once, for the catch-all route.
         change = "" if route is catch_all else _split_change(before.split, route.split, expected=expected)
         if change and change != default_change:

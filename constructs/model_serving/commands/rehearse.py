@@ -262,7 +262,7 @@ def _synthesize(fleet: Fleet, env: str) -> list[dict[str, Any]]:
 
     try:
         outputs = synthesize(fleet)
-    except Exception as error:  # noqa: BLE001 (a construct bug is one line, never a traceback)
+    except Exception as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise UsageError(f"{fleet.source}: synthesis failed ({type(error).__name__}: {reason}); fix: run "
                          "`model-serving synth` for details") from None

@@ -152,7 +152,8 @@ def _synthesized(fleet: Fleet, config: Path, outdir: Path) -> list[Output]:
         return synthesize(fleet)
     except Exception as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise _StopError(1, f"error: {config}: synthesis failed ({type(error).__name__}: {reason}); {outdir} left unchanged") from None
+        failed = f"synthesis failed ({type(error).__name__}: {reason})"
+        raise _StopError(1, f"error: {config}: {failed}; {outdir} left unchanged") from None
 
 
 def _checked(fleet: Fleet, outputs: list[Output], outdir: Path, *, validate: bool) -> None:

@@ -89,7 +89,9 @@ class Document(Spec):
 
     environments: dict[Name, Environment] = Field(min_length=1, description="Where the fleet runs, by name.")
     models: dict[Name, dict[str, Any]] = Field(min_length=1, description="The models, by name (the Service and app label).")
-    rehearse: list[Expectation] = Field(default_factory=list, description="Who should get which version, proven by `model-serving rehearse` on a real Envoy.")
+    rehearse: list[Expectation] = Field(
+        default_factory=list, description="Who should get which version, proven by `model-serving rehearse` on a real Envoy."
+    )
 
     @model_validator(mode="after")
     def _overrides_name_models(self) -> Document:

@@ -40,7 +40,8 @@ class Version(Spec):
     @classmethod
     def _image(cls, value: str) -> str:
         if not value or any(c.isspace() for c in value):
-            raise ValueError(f"{value[:60]!r} is not an image reference; fix: e.g. registry/model:1.2.3 or registry/model@sha256:<digest>")
+            raise ValueError(f"{value[:60]!r} is not an image reference; "
+                "fix: e.g. registry/model:1.2.3 or registry/model@sha256:<digest>")
         return value
 
 
@@ -49,7 +50,9 @@ class Model(Spec):
 
     # edge
     host: Host | None = Field(None, description="The external host on the gateway. Default: mesh-only.")
-    prefix: UrlPrefix | None = Field(None, description="Serve under this path prefix of `host` (rewritten to `/`), ending in `/`.")
+    prefix: UrlPrefix | None = Field(
+        None, description="Serve under this path prefix of `host` (rewritten to `/`), ending in `/`."
+    )
     # serving
     port: ModelPort = Field(8080, description="The server's port (not one of the sidecar's 15000-15090).")
     protocol: Literal["http", "grpc"] = Field("http", description="What the server speaks; names the Service port.")

@@ -6,6 +6,7 @@ A/B rules, then sticky-cohort cookies, then the weighted default.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from model_serving.fleet.model import Model
@@ -157,7 +158,7 @@ def _weighted(model: Model, *, set_cookie: str | None) -> tuple[Destination, ...
     )
 
 
-def edge_routes(routes: list[RoutePlan], *, prefix: str, gateway: str) -> list[RoutePlan]:
+def edge_routes(routes: Sequence[RoutePlan], *, prefix: str, gateway: str) -> list[RoutePlan]:
     """The same routes served under a URI prefix at the gateway, rewritten to `/`."""
     return [
         replace(r, uri=StringMatch(prefix=prefix), gateway=gateway, rewrite="/") for r in routes

@@ -45,8 +45,9 @@ def _edge_problems(env: Env) -> Iterable[str]:
                 f"{env.name}; fix: add it to {gateway_hosts}"
             )
     claims = [(n, f"{m.host}{m.prefix or ''}") for n, m in env.models.items() if m.host]
-    for model, key, owner in duplicate_claims(claims):
-        yield f"models.{model}.host: {key} is already routed to model {owner}; fix: give one of them another host or a distinct prefix"
+    for claimant, key, owner in duplicate_claims(claims):
+        yield (f"models.{claimant}.host: {key} is already routed to model {owner}; "
+               "fix: give one of them another host or a distinct prefix")
 
 
 def _namespace_problems(envs: Sequence[Env]) -> Iterable[str]:

@@ -1,6 +1,7 @@
 """Who gets which version: A/B rules, sticky cohorts, shadow traffic and staged rollouts."""
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -110,7 +111,7 @@ class Rollout(Spec):
     @field_validator("steps")
     @classmethod
     def _increasing(cls, steps: list[int]) -> list[int]:
-        if any(not 0 < s <= 100 for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+        if any(not 0 < s <= 100 for s in steps) or any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError(f"steps {steps[:10]} must be strictly increasing, each 1 to 100; fix: e.g. [10, 25, 50, 100]")
         return steps
 

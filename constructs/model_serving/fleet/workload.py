@@ -58,7 +58,8 @@ class Resources(Spec):
         for kind in ("cpu", "memory"):
             req, lim = getattr(self.requests, kind), getattr(self.limits, kind)
             if req and lim and parse_quantity(req) > parse_quantity(lim):
-                raise ValueError(f"{kind} request {req} is above the limit {lim}; fix: raise limits.{kind} or lower requests.{kind}")
+                raise ValueError(f"{kind} request {req} is above the limit {lim}; "
+                    f"fix: raise limits.{kind} or lower requests.{kind}")
         return self
 
 
@@ -84,7 +85,8 @@ class Autoscaling(Spec):
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}; fix: make minReplicas <= maxReplicas")
+            raise ValueError(f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}; "
+                "fix: make minReplicas <= maxReplicas")
         if (self.metric is None) != (self.metric_target is None):
             raise ValueError("metric and metricTarget go together; fix: set both or neither")
         if self.metric is None and self.cpu_utilization is None:

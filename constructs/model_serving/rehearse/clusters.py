@@ -109,8 +109,9 @@ def _connection_pool(cluster: dict[str, Any], pool: Mapping[str, Any], budget: M
                                    "maxRetries", "idleTimeout", "h2UpgradePolicy", "useClientProtocol"}, f"{at}.http")
     threshold: dict[str, Any] = {"max_connections": MAX_UINT32, "max_pending_requests": MAX_UINT32,
                                  "max_requests": MAX_UINT32, "max_retries": MAX_UINT32}
-    for key, source in (("max_requests", http.get("http2MaxRequests")), ("max_pending_requests", http.get("http1MaxPendingRequests")),
-                        ("max_retries", http.get("maxRetries")), ("max_connections", tcp.get("maxConnections"))):
+    sources = (("max_requests", http.get("http2MaxRequests")), ("max_pending_requests", http.get("http1MaxPendingRequests")),
+               ("max_retries", http.get("maxRetries")), ("max_connections", tcp.get("maxConnections")))
+    for key, source in sources:
         if source and int(source) > 0:  # istiod cannot tell 0 from unset: 0 keeps the default
             threshold[key] = int(source)
     if budget is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from model_serving.rehearse.common import typed
@@ -22,7 +22,7 @@ CORS = {"name": "envoy.filters.http.cors", "typed_config": typed("envoy.extensio
 ROUTER = {"name": "envoy.filters.http.router", "typed_config": typed("envoy.extensions.filters.http.router.v3.Router")}
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     """A TrafficExtension's execution phase, in the order istiod places them."""
 
     AUTHN = "AUTHN"

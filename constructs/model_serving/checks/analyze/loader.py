@@ -45,7 +45,8 @@ def _expand(document: Any, path: Path, number: int) -> list[dict[str, Any]]:
         return [document]
     items = document.get("items") or []
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise AnalyzeInputError(f"{path}: document {number} is a List whose items are not all mappings; fix: make every item a Kubernetes object")
+        raise AnalyzeInputError(f"{path}: document {number} is a List whose items are not all mappings; "
+            "fix: make every item a Kubernetes object")
     return list(items)
 
 
