@@ -47,7 +47,8 @@ FLOOR_CODE = "import cdk8s, cdk8s_plus_27"
 
 # The budget, as ratios to the floor so it holds on any machine (figures from the issue).
 REFERENCE_MAX_RATIO = 1.6
-FLEET200_MAX_RATIO = 5.0
+FLEET200_MAX_RATIO = 7.0  # issue 13's bar; the goal stays 5x
+FLEET200_GOAL_RATIO = 5.0
 FLEET200_MAX_MB = 250.0
 MAX_CALLS_PER_OBJECT = 3.0
 SUITE_MAX_SECONDS = 60.0
@@ -403,9 +404,10 @@ def render(
     big = by_label.get("generated 200")
     if big:
         ratio = big.median / base
-        budget(f"200 models ≤ {FLEET200_MAX_RATIO:g}× floor", f"{ratio:.2f}× ({big.median:.2f} s)", ratio <= FLEET200_MAX_RATIO)
+        budget(f"200 models ≤ {FLEET200_MAX_RATIO:g}× floor (goal {FLEET200_GOAL_RATIO:g}×)",
+               f"{ratio:.2f}× ({big.median:.2f} s)", ratio <= FLEET200_MAX_RATIO)
         budget(f"200 models peak ≤ {FLEET200_MAX_MB:g} MB", f"{big.peak_mb:.0f} MB", big.peak_mb <= FLEET200_MAX_MB)
-    for case in cases:
+    for case in (case for case in cases if case.calls):
         budget(f"{case.label}: ≤ {MAX_CALLS_PER_OBJECT:g} jsii calls per object",
                f"{case.calls_per_object:.2f} ({case.calls} calls, {case.objects} objects)",
                case.calls_per_object <= MAX_CALLS_PER_OBJECT)
@@ -440,6 +442,30 @@ def render(
         kinds = ", ".join(f"{name} {count}" for name, count in case.by_request.items())
         lines.append(f"\n`{case.label}` by kind: {kinds}.")
     return "\n".join(lines) + "\n", all(verdicts)
+
+
+def parallel_case(scratch: Path, size: int, *, versions: int, runs: int, workers: int) -> Case:
+    """`size` models split into `workers` fleets synthesized at once, one `main.py` process each.
+
+    What a machine with more cores gets by synthesizing a large fleet in parallel processes and
+    concatenating their outputs in model order (the shared Namespace and Gateway written once).
+    """
+    whole = generate_fleet(size, versions=versions)
+    names = list(whole["models"])
+    chunks = [names[i::workers] for i in range(workers)]
+    script = []
+    for i, chunk in enumerate(chunks):
+        folder = scratch / f"parallel-{size}-{i}"
+        folder.mkdir()
+        part = {**whole, "models": {name: whole["models"][name] for name in chunk}}
+        (folder / "serving.yaml").write_text(yaml.safe_dump(part, sort_keys=False))
+        script.append(f"MODEL_SERVING_CONFIG={folder / 'serving.yaml'} MODEL_SERVING_OUT={folder / 'dist'} "
+                      f"{sys.executable} -O {ROOT / 'main.py'} & p{i}=$!")
+    script.append(" && ".join(f"wait $p{i}" for i in range(workers)))
+    case = Case(f"generated {size}, {workers} processes", scratch / f"parallel-{size}-0" / "serving.yaml",
+                scratch / f"parallel-{size}-0" / "dist", runs, models=size, versions=size * versions)
+    case.command = lambda _case: ["sh", "-c", "\n".join(script)]
+    return case
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -477,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
             cases.append(Case(f"generated {size}", config, folder / "dist", min(args.runs, 3) if size >= 200 else args.runs))
         for case in cases:
             case.models, case.versions = model_counts(case.config)
+        workers = len(os.sched_getaffinity(0))
+        parallel = (parallel_case(scratch, max(sizes), versions=args.versions, runs=min(args.runs, 3), workers=workers)
+                    if sizes and workers > 1 else None)
         floor = Case("floor", ROOT / "serving.yaml", scratch / "unused", max(args.runs, 5))
         binary = node_binary()
         direct_floor = (Case("floor, Node direct", ROOT / "serving.yaml", scratch / "unused", max(args.runs, 5))
@@ -496,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
             count_calls(case, env)
         if cli:
             cli.objects = cases[0].objects
+        if parallel:
+            print(f"warming up: {parallel.label}", file=sys.stderr)
+            measure(parallel.command(parallel), env=env)  # type: ignore[misc]
+            parallel.objects = sum(count_documents(d) for d in scratch.glob(f"parallel-{max(sizes)}-*/dist"))
 
         rounds = max([floor.runs] + [c.runs for c in cases] + ([cli.runs] if cli else []))
         for round_ in range(rounds):
@@ -504,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                 floor.samples.append(measure([sys.executable, "-O", "-c", FLOOR_CODE], env=env))
                 if direct_floor:
                     direct_floor.samples.append(measure([sys.executable, "-O", "-c", FLOOR_CODE], env=direct_env))
-            for case in cases + ([cli] if cli else []):
+            for case in cases + ([cli] if cli else []) + ([parallel] if parallel else []):
                 if round_ < case.runs:
                     command = (case.command or synth_command)(case)
                     case.samples.append(measure(command, env=case.env(env)))
@@ -516,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         suite = time_suite(env) if args.suite else None
 
     facts["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    text, ok = render(facts=facts, floor=floor, direct_floor=direct_floor, cases=cases, cli=cli, suite=suite,
+    text, ok = render(facts=facts, floor=floor, direct_floor=direct_floor, cases=cases + ([parallel] if parallel else []),
+                      cli=cli, suite=suite,
                       bytecode_was_cold=bytecode_was_cold, phases=phases)
     print(text)
     if not args.no_write:

@@ -6,6 +6,7 @@ may be large and machine-written, so they take the C loader's fast path.
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,23 @@ def load_config(text: str, *, source: str) -> Any:
     return data
 
 
+class _ManifestLoader(_BASE):
+    """The fast C loader, with every string interned: a synthesized fleet repeats the same keys and
+    values (`apiVersion`, `metadata`, namespaces, labels) thousands of times; one copy of each
+    takes ~45 % less memory for 200 models' objects at no cost in time (see bench/RESULTS.md)."""
+
+
+def _interned(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return sys.intern(str(loader.construct_scalar(node)))
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:str", _interned)
+
+
 def load_documents(text: str, *, source: str) -> Iterator[Any]:
     """Parse a multi-document manifest stream (the fast C loader); errors name `source`."""
     try:
-        yield from yaml.load_all(text, Loader=_BASE)
+        yield from yaml.load_all(text, Loader=_ManifestLoader)
     except yaml.YAMLError as error:
         raise YamlError(f"{source}: {describe_error(error)}; fix: correct the YAML syntax") from None
     except RecursionError:
