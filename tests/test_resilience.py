@@ -94,11 +94,12 @@ def test_declared_concurrency_sizes_callers_and_is_enforced_on_each_pods_inbound
     (sidecar,) = by_kind(objects, "Sidecar")
     assert sidecar["metadata"]["name"] == "llm-inbound"
     assert sidecar["spec"]["workloadSelector"] == {"labels": {"app": "llm"}}
-    (ingress,) = sidecar["spec"]["ingress"]
-    assert ingress["port"] == {"number": 8000, "protocol": "HTTP", "name": "http"}
     # HTTP/1.1 to the server: one request per connection, so 64 connections are 64 requests; no
     # pending cap, because an overflow 503 would get a busy pod ejected by its callers.
-    assert ingress["connectionPool"] == {"tcp": {"maxConnections": 64}}
+    assert sidecar["spec"]["inboundConnectionPool"] == {"tcp": {"maxConnections": 64}}
+    assert "ingress" not in sidecar["spec"]  # inbound capture stays as istiod builds it
+    # A workload Sidecar without egress would import every host of the mesh (`*/*`).
+    assert sidecar["spec"]["egress"] == [{"hosts": ["./*", "istio-system/*"]}]
 
 
 def test_fault_injection_is_off_unless_declared(example) -> None:

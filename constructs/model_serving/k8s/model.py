@@ -62,8 +62,8 @@ class ServedModel(Construct):
             load_balancer=spec.load_balancer,
         )
         if spec.concurrency:
-            ModelInboundLimit(self, "InboundLimit", app=name, namespace=namespace, port=spec.port,
-                              protocol=spec.protocol, concurrency=spec.concurrency)
+            ModelInboundLimit(self, "InboundLimit", app=name, namespace=namespace, protocol=spec.protocol,
+                              concurrency=spec.concurrency)
         identity = None
         if gateway is not None:
             identity = GatewayIdentity(gateway.workload.namespace, gateway.workload.service_account, request_principals(jwt))

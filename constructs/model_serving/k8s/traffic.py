@@ -231,18 +231,20 @@ class ModelInboundLimit(Construct):
     pool holds each pod to `concurrency` requests at once; more wait in the pod's proxy.
 
     The caller-side DestinationRule caps apply per calling proxy, so only the pod's own proxy can
-    enforce a per-pod limit (Istio applies Sidecar.ingress[].connectionPool to the inbound cluster,
-    over the DestinationRule's). The queue is unbounded on purpose: an overflow 503 would look like a
-    broken replica to every caller's outlier detection. HTTP/1.1 carries one request per connection,
-    so connections are the limit; for gRPC (HTTP/2), one stream per connection makes them so too.
+    enforce a per-pod limit: istiod applies `Sidecar.inboundConnectionPool` to the pod's inbound
+    clusters, over the DestinationRule's pool (which it otherwise copies there). No ingress
+    listeners are declared, so inbound capture stays as istiod builds it. The queue is unbounded on
+    purpose: an overflow 503 would look like a broken replica to every caller's outlier detection.
+    HTTP/1.1 carries one request per connection, so connections are the limit; for gRPC (HTTP/2),
+    one stream per connection makes them so too.
 
-    Props: `app`, `namespace`, `port`, `protocol` ("http" or "grpc"), `concurrency`, `egress_hosts`
-    (a Sidecar that selects workloads replaces the namespace's for them, so it restates egress;
-    default `./*` and `istio-system/*`).
+    Props: `app`, `namespace`, `protocol` ("http" or "grpc"), `concurrency`, `egress_hosts` (a
+    Sidecar that selects workloads replaces the namespace's for them, and one without egress would
+    import `*/*`, so it states egress; default `./*` and `istio-system/*`).
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, app: str, namespace: str, port: int, protocol: str, concurrency: int,
+        self, scope: Construct, id: str, *, app: str, namespace: str, protocol: str, concurrency: int,
         egress_hosts: Sequence[str] = ("./*", "istio-system/*"),
     ) -> None:
         super().__init__(scope, id)
@@ -256,6 +258,6 @@ class ModelInboundLimit(Construct):
         )
         resource.add_json_patch(cdk8s.JsonPatch.add("/spec", {
             "workloadSelector": {"labels": {"app": app}},
-            "ingress": [{"port": {"number": port, "protocol": protocol.upper(), "name": protocol}, "connectionPool": pool}],
+            "inboundConnectionPool": pool,
             "egress": [{"hosts": list(egress_hosts)}],
         }))
