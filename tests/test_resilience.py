@@ -155,3 +155,13 @@ def test_fails_when_resilience_settings_are_unsafe(base_config: dict, field: str
         parse_fleet(base_config, source="serving.yaml")
     text = str(caught.value)
     assert message in text and text.startswith("serving.yaml: models.ai-model") and "fix:" in text, text
+
+
+def test_warns_when_a_declared_pool_caps_callers_below_a_versions_capacity(base_config: dict) -> None:
+    model = base_config["models"]["ai-model"]
+    model.update(concurrency=16, connectionPool={"maxRequests": 20})
+    (warning,) = parse_fleet(base_config).warnings
+    assert "connectionPool.maxRequests: 20 caps each calling proxy below what v1 serves at once (16 x 2 replicas = 32)" \
+        in warning
+    model["connectionPool"] = {"maxRequests": 32}
+    assert parse_fleet(base_config).warnings == []
