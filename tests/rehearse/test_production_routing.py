@@ -123,3 +123,15 @@ def test_a_rolled_back_cohort_is_released_and_its_cookie_replaced(fresh_rehearsa
     for outcome in first.values():
         cookies = [v for k, v in outcome.headers if k.lower() == "set-cookie"]
         assert [c.split(";")[0] for c in cookies] == [f"chat-version={new_v1}"], cookies
+
+
+def test_the_rehearse_command_answers_a_45s_inference_200_for_the_reference_configs(
+        capsys: Any, monkeypatch: Any) -> None:
+    from model_serving.commands.cli import main
+
+    monkeypatch.chdir(ROOT)
+    for config, model in (("serving.yaml", "ai-model"), ("examples/fleet.yaml", "llm")):
+        code = main(["rehearse", "--config", config, "--model", model, "--latency", "45s", "--time-scale", "0.02",
+                     "--requests", "10", "-o", "json"])
+        (run,) = json.loads(capsys.readouterr().out)["runs"]
+        assert (code, run["statuses"]) == (0, {"200": 10}), (config, run)
