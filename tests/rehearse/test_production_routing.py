@@ -56,6 +56,19 @@ def test_a_per_try_timeout_shorter_than_the_answer_would_cut_it(fresh_rehearsal:
     assert result.statuses == {"504": 4}
 
 
+def test_what_never_reached_the_model_is_retried_and_what_did_is_not(fresh_rehearsal: Callable[..., Rehearsal]) -> None:
+    # Replica 0 of v1 refuses connections: retried on another replica, every request answered 200.
+    # Every v2 replica answers 503: the model saw the request, so it is not replayed.
+    rehearsal = fresh_rehearsal(behaviours={"ai-model/v1#0": Behaviour(down=True),
+                                            "ai-model/v2": Behaviour(error_rate=1.0, error_status=503)})
+    result = rehearsal.run(RequestSpec(model="ai-model", requests=400, clients=20))
+    answered_503 = result.statuses["503"]
+    assert answered_503 > 0 and result.statuses["200"] + answered_503 == 400, result.statuses
+    assert all(o.served_by == "ai-model/v2" for o in result.outcomes if o.status == "503")
+    received_by_v2 = [r for r in result.records if r.version == "v2" and not r.shadow]
+    assert len(received_by_v2) == answered_503  # one try each: no 503 was retried
+
+
 def test_an_llm_stream_longer_than_any_fixed_timeout_completes_for_the_openai_sdk(
         fresh_rehearsal: Callable[..., Rehearsal]) -> None:
     # A 10-minute generation (x 0.003 = 1.8 s): longer than the 300 s timeout the example had.
