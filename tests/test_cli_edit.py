@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import shutil
 import subprocess
@@ -215,10 +216,10 @@ def test_rollback_when_already_on_stable_changes_nothing() -> None:
     assert edited.description == "ai-model: no change (v1 100%, v2 0%)"
 
 
-def test_fails_when_rollback_has_no_rollout() -> None:
+def test_fails_when_rollback_has_neither_rollout_nor_committed_output() -> None:
     assert _error(REPO_TEXT, "rollback") == (
-        "serving.yaml: models.ai-model: no rollout.stable to roll back to; "
-        "fix: add rollout: {stable: v1} naming the version to return to"
+        "serving.yaml: models.ai-model: no rollout.stable and no committed output to roll back to; "
+        "fix: pass --to <git ref>, or add rollout: {stable: v1}"
     )
 
 
@@ -451,13 +452,58 @@ def test_fails_with_one_line_and_changes_nothing(workdir: Path, capsys: pytest.C
     assert _snapshot(workdir) == before
 
 
-def test_fails_without_rollout_and_changes_nothing(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_promote_fails_without_rollout_and_changes_nothing(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "serving.yaml").write_text(REPO_TEXT)
     before = _snapshot(workdir)
-    for command in ("promote", "rollback"):
-        assert main(_cli(workdir, command, "ai-model")) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "fix: add rollout: {stable: v1" in err, err
+    assert main(_cli(workdir, "promote", "ai-model")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fix: add rollout: {stable: v1" in err, err
+    assert _snapshot(workdir) == before
+
+
+def _git(workdir: Path, *args: str) -> None:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": os.environ["PATH"], "HOME": str(workdir)}
+    subprocess.run(["git", *args], cwd=workdir, env=env, check=True, capture_output=True, timeout=60)
+
+
+def _committed(workdir: Path) -> None:
+    _git(workdir, "add", "-A")
+    _git(workdir, "commit", "-q", "-m", "state")
+
+
+def test_rollback_without_rollout_returns_to_the_heaviest_version_in_committed_dist(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "serving.yaml").write_text(REPO_TEXT)
+    _git(workdir, "init", "-q")
+    _committed(workdir)  # dist/ at v1 90%, v2 10%
+    assert main(_cli(workdir, "set-weights", "ai-model", "v1=30", "v2=70")) == 0  # not committed
+    assert main(_cli(workdir, "rollback", "ai-model")) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "ai-model: v1 30% -> 100%, v2 70% -> 0% (rolled back to v1, the heaviest in HEAD:dist/)")
+    assert _dist_weights(workdir) == {"v1": 100, "v2": 0}
+
+
+def test_rollback_to_a_ref_restores_its_weights_even_with_a_rollout(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _git(workdir, "init", "-q")
+    assert main(_cli(workdir, "set-weights", "ai-model", "v1=60", "v2=40")) == 0
+    _committed(workdir)
+    _git(workdir, "tag", "good")
+    assert main(_cli(workdir, "set-weights", "ai-model", "v1=5", "v2=95")) == 0
+    _committed(workdir)
+    assert main([*_cli(workdir, "rollback", "ai-model"), "--to", "good"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "ai-model: v1 5% -> 60%, v2 95% -> 40% (weights of good:dist/)"
+    assert _dist_weights(workdir) == {"v1": 60, "v2": 40}
+
+
+def test_rollback_to_an_unknown_ref_fails_with_one_line_and_changes_nothing(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _git(workdir, "init", "-q")
+    _committed(workdir)
+    before = _snapshot(workdir)
+    assert main([*_cli(workdir, "rollback", "ai-model"), "--to", "no-such-ref"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --to: ") and "; fix: " in err, err
     assert _snapshot(workdir) == before
 
 

@@ -25,7 +25,9 @@ def test_reference_config_loads_with_defaults(base_config: dict) -> None:
     assert env.gateway_name == "ai-model-gateway"
     model = env.models["ai-model"]
     assert model.load_balancer.simple == "LEAST_REQUEST"
-    assert model.retries.retry_on == "connect-failure,refused-stream,unavailable,cancelled"
+    # Only failures where the request never reached the model, and no per-try timeout cutting a long answer.
+    assert model.retries.retry_on == "connect-failure,refused-stream,reset-before-request"
+    assert model.retries.per_try_timeout is None and model.timeout == "60s"
 
 
 def test_fails_when_weights_do_not_sum_to_100(base_config: dict) -> None:

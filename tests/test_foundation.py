@@ -64,13 +64,15 @@ def test_service_selects_every_version_on_a_named_http_port(reference) -> None:
     assert port["name"] == "http" and port["appProtocol"] == "http"
 
 
-def test_virtual_service_binds_gateway_and_mesh_with_90_10(reference) -> None:
-    (vs,) = by_kind(objects_of(reference[1]), "VirtualService")
-    assert vs["apiVersion"] == "networking.istio.io/v1"
-    assert vs["spec"]["gateways"] == ["ai-services/ai-model-gateway", "mesh"]
-    assert vs["spec"]["hosts"] == ["ai-model.ai-services.svc.cluster.local", "ai-model.example.com"]
-    (route,) = vs["spec"]["http"]
-    assert [(d["destination"]["subset"], d["weight"]) for d in route["route"]] == [("v1", 90), ("v2", 10)]
+def test_virtual_services_bind_mesh_and_gateway_apart_with_90_10(reference) -> None:
+    mesh, edge = by_kind(objects_of(reference[1]), "VirtualService")
+    assert mesh["apiVersion"] == edge["apiVersion"] == "networking.istio.io/v1"
+    assert (mesh["spec"]["gateways"], mesh["spec"]["hosts"]) == (["mesh"], ["ai-model.ai-services.svc.cluster.local"])
+    # The external host is bound to the gateway alone: no sidecar of the mesh carries it.
+    assert (edge["spec"]["gateways"], edge["spec"]["hosts"]) == (["ai-services/ai-model-gateway"], ["ai-model.example.com"])
+    for vs in (mesh, edge):
+        (route,) = vs["spec"]["http"]
+        assert [(d["destination"]["subset"], d["weight"]) for d in route["route"]] == [("v1", 90), ("v2", 10)]
 
 
 def test_destination_rule_uses_fqdn_host_and_version_subsets(reference) -> None:
@@ -101,7 +103,8 @@ def test_reference_output_keeps_the_invariants_and_apply_order(reference) -> Non
     assert_apply_order(objects)
 
 
-def test_virtual_services_sync_in_a_later_argo_cd_wave_than_their_subsets(reference) -> None:
+def test_no_argo_cd_sync_wave_holds_routes_back_behind_deployments(reference) -> None:
+    # A later wave waits for every earlier one to be healthy: a weight-only rollback must not wait
+    # behind the unhealthy Deployment it rolls back from (make-before-break is guard.py's two steps).
     for obj in objects_of(reference[1]):
-        wave = obj["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0")
-        assert wave == ("1" if obj["kind"] == "VirtualService" else "0"), (obj["kind"], wave)
+        assert "argocd.argoproj.io/sync-wave" not in obj["metadata"].get("annotations", {}), obj["kind"]

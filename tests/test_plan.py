@@ -97,11 +97,40 @@ def test_weight_change_is_one_line_and_exits_1(fleet: dict, tmp_path: Path, caps
         "production (production.k8s.yaml)",
         "  traffic:",
         "    ai-model: v1 90% → 50%, v2 10% → 50%",
+        f"  {plan.WEIGHT_ONLY}",
         "  objects:",
         "    ~ VirtualService ml/ai-model",
+        "    ~ VirtualService ml/ai-model-edge",
         "",
-        "1 environment changed: 1 traffic change, 1 object changed",
+        "1 environment changed: 1 traffic change, 2 objects changed",
     ]
+
+
+def _weight_only(before: dict, after: dict) -> bool:
+    (env,) = plan.make_plan(plan.fresh_objects(_files(before)), plan.fresh_objects(_files(after)),
+                            source="serving.yaml", base="dist/")
+    return env.weight_only
+
+
+def test_a_sticky_rollback_to_weight_0_is_weight_only(fleet: dict) -> None:
+    before = copy.deepcopy(fleet)
+    before["models"]["ai-model"]["sticky"] = True
+    after = copy.deepcopy(before)
+    after["models"]["ai-model"]["versions"]["v1"]["weight"] = 100
+    after["models"]["ai-model"]["versions"]["v2"]["weight"] = 0
+    # Its sticky route and cohort cookies change with the weights: still weight-only.
+    assert _weight_only(before, after)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["versions"]["v2"].update(replicas=3),  # a Deployment changes too
+    lambda m: m.update(timeout="30s"),  # a route setting, not a weight
+    lambda m: m.update(routes=[{"name": "beta", "match": {"headers": {"x-beta": "1"}}, "version": "v2"}]),
+])
+def test_anything_beyond_weights_is_not_weight_only(fleet: dict, edit) -> None:
+    after = copy.deepcopy(fleet)
+    edit(after["models"]["ai-model"])
+    assert not _weight_only(fleet, after)
 
 
 def test_new_shadow_version_is_named_with_its_mirror(fleet: dict) -> None:

@@ -8,7 +8,9 @@ from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.units import parse_duration
 
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.yaml"))
-CONNECTION_LEVEL = {"connect-failure", "refused-stream", "unavailable", "cancelled"}
+# Failures where the request never reached the model (gRPC's UNAVAILABLE only on gRPC models).
+NEVER_REACHED = {"connect-failure", "refused-stream", "reset-before-request"}
+GRPC_STATUS = {"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"}
 
 
 def _routes(outputs) -> list[dict]:
@@ -17,12 +19,19 @@ def _routes(outputs) -> list[dict]:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_every_route_has_explicit_retries_that_fit_its_timeout(name: str, example) -> None:
-    for route in _routes(example(name)[1]):
-        retries = route["retries"]  # explicit, or Istio's default (incl. 503) would replay GPU work
-        if retries["attempts"]:
-            assert set(retries["retryOn"].split(",")) <= CONNECTION_LEVEL, route["name"]
-            if "timeout" in route:
-                budget = retries["attempts"] * parse_duration(retries["perTryTimeout"])
+    objects = objects_of(example(name)[1])
+    grpc = {s["metadata"]["name"] for s in by_kind(objects, "Service") if s["spec"]["ports"][0]["name"] == "grpc"}
+    for vs in by_kind(objects, "VirtualService"):
+        for route in vs["spec"]["http"]:
+            retries = route["retries"]  # explicit, or Istio's default (incl. 503) would replay GPU work
+            if not retries["attempts"]:
+                continue
+            conditions = set(retries["retryOn"].split(","))
+            allowed = NEVER_REACHED | ({"unavailable"} if vs["metadata"]["labels"]["app"] in grpc else set())
+            assert conditions <= allowed, (vs["metadata"]["name"], route["name"])
+            if "perTryTimeout" in retries and "timeout" in route:
+                # attempts counts retries: the first try plus `attempts` more must fit.
+                budget = (retries["attempts"] + 1) * parse_duration(retries["perTryTimeout"])
                 assert budget <= parse_duration(route["timeout"]), route["name"]
 
 
@@ -36,8 +45,13 @@ def test_destination_rules_break_circuits_and_never_eject_a_whole_version(name: 
     for dr in by_kind(objects, "DestinationRule"):
         app = dr["metadata"]["name"]
         policy = dr["spec"]["trafficPolicy"]
-        assert policy["connectionPool"]["tcp"]["maxConnections"] > 0
-        assert policy["connectionPool"]["http"]["http1MaxPendingRequests"] > 0
+        # Caller-side caps are per calling proxy: none by default, so no gateway pod is held below capacity.
+        assert "tcp" not in policy.get("connectionPool", {}), app
+        assert "http1MaxPendingRequests" not in policy.get("connectionPool", {}).get("http", {}), app
+        # Broken replicas are ejected, busy ones are not: only 502/503/504 the replica answered count.
+        outlier = policy["outlierDetection"]
+        assert outlier["consecutive5xxErrors"] == 0 and outlier["consecutiveGatewayErrors"] > 0, app
+        assert outlier["splitExternalLocalOriginErrors"] is True, app
         replicas = hpa_min.get(app) or min(r for r in smallest[app] if r is not None)
         percent = policy["outlierDetection"]["maxEjectionPercent"]
         if replicas >= 2:
@@ -47,13 +61,45 @@ def test_destination_rules_break_circuits_and_never_eject_a_whole_version(name: 
         assert balancer.get("simple") == "LEAST_REQUEST" or "consistentHash" in balancer
 
 
-def test_llm_gets_long_timeouts_and_an_unlimited_streaming_route(example) -> None:
-    routes = {r["name"]: r for r in _routes(example("fleet")[1])}
-    assert "timeout" not in routes["streaming"] and routes["streaming"]["retries"] == {"attempts": 0}
-    assert "timeout" not in routes["streaming-sticky-v2"]
-    llm_default = next(r for vs in by_kind(objects_of(example("fleet")[1]), "VirtualService")
-                   if vs["metadata"]["name"] == "llm" for r in vs["spec"]["http"] if r["name"] == "default")
-    assert llm_default["timeout"] == "300s" and llm_default["retries"]["perTryTimeout"] == "120s"
+def test_a_streaming_llm_has_no_route_or_per_try_timeout_and_no_accept_header_route(example) -> None:
+    llm = [r for vs in by_kind(objects_of(example("fleet")[1]), "VirtualService")
+           if vs["metadata"]["name"] in ("llm", "llm-edge") for r in vs["spec"]["http"]]
+    assert llm and all("timeout" not in r and "perTryTimeout" not in r["retries"] for r in llm)
+    # The OpenAI SDK streams with `Accept: application/json` and "stream": true in the body:
+    # a route keyed on `accept: text/event-stream` would never match it.
+    assert not any("accept" in m.get("headers", {}) for r in llm for m in r.get("match", []))
+
+
+def test_streaming_models_default_to_no_timeout_and_an_explicit_one_stays(base_config: dict) -> None:
+    model = base_config["models"]["ai-model"]
+    model["streaming"] = True
+    assert parse_fleet(base_config).environments["production"].models["ai-model"].timeout is None
+    model["timeout"] = "10m"
+    assert parse_fleet(base_config).environments["production"].models["ai-model"].timeout == "10m"
+
+
+def test_grpc_models_retry_unavailable_and_http_models_may_not(base_config: dict, example) -> None:
+    embedder = example("fleet")[0].environments["production"].models["embedder"]
+    assert embedder.retries.retry_on == "connect-failure,refused-stream,unavailable"
+    base_config["models"]["ai-model"]["retries"] = {"retryOn": "connect-failure,unavailable,cancelled"}
+    with pytest.raises(ConfigError, match="gRPC status conditions cancelled,unavailable on an HTTP model; fix: "):
+        parse_fleet(base_config, source="serving.yaml")
+
+
+def test_declared_concurrency_sizes_callers_and_is_enforced_on_each_pods_inbound_side(example) -> None:
+    objects = objects_of(example("fleet")[1])
+    (dr,) = [d for d in by_kind(objects, "DestinationRule") if d["metadata"]["name"] == "llm"]
+    # 64 per pod x 8 pods at most (autoscaling.maxReplicas): a caller may fill the largest version.
+    assert dr["spec"]["trafficPolicy"]["connectionPool"] == {"http": {"http2MaxRequests": 512}}
+    (sidecar,) = by_kind(objects, "Sidecar")
+    assert sidecar["metadata"]["name"] == "llm-inbound"
+    assert sidecar["spec"]["workloadSelector"] == {"labels": {"app": "llm"}}
+    # HTTP/1.1 to the server: one request per connection, so 64 connections are 64 requests; no
+    # pending cap, because an overflow 503 would get a busy pod ejected by its callers.
+    assert sidecar["spec"]["inboundConnectionPool"] == {"tcp": {"maxConnections": 64}}
+    assert "ingress" not in sidecar["spec"]  # inbound capture stays as istiod builds it
+    # A workload Sidecar without egress would import every host of the mesh (`*/*`).
+    assert sidecar["spec"]["egress"] == [{"hosts": ["./*", "istio-system/*"]}]
 
 
 def test_fault_injection_is_off_unless_declared(example) -> None:
@@ -66,11 +112,12 @@ def test_fault_injection_is_off_unless_declared(example) -> None:
 
 def test_fault_profile_becomes_delay_and_abort_percentages(example) -> None:
     staging = [o for o in example("environments")[1] if o.env == "staging"]
-    (route,) = _routes(staging)
-    assert route["fault"] == {
-        "abort": {"httpStatus": 503, "percentage": {"value": 2}},
-        "delay": {"fixedDelay": "2s", "percentage": {"value": 10}},
-    }
+    mesh, edge = _routes(staging)  # the in-mesh host and the gateway's
+    for route in (mesh, edge):
+        assert route["fault"] == {
+            "abort": {"httpStatus": 503, "percentage": {"value": 2}},
+            "delay": {"fixedDelay": "2s", "percentage": {"value": 10}},
+        }
 
 
 def test_warns_that_faults_disable_retries(example) -> None:
@@ -92,14 +139,14 @@ def test_consistent_hash_is_available_for_stickiness_to_a_replica(example) -> No
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("retries", {"attempts": 3, "perTryTimeout": "30s"}, "retries 3 x perTryTimeout 30s exceed timeout 60s"),
+        ("retries", {"attempts": 2, "perTryTimeout": "30s"}, "1 try + 2 retries x perTryTimeout 30s exceed timeout 60s"),
         ("timeout", "soon", "'soon' is not a duration; fix: write it like 500ms, 30s, 5m or 1h30m"),
         ("outlierDetection", {"maxEjectionPercent": 100}, "maxEjectionPercent 100 could eject every replica of a 2-replica version; fix: use at most 50"),
         ("loadBalancer", {"consistentHash": {"header": "a", "cookie": "b"}}, "consistentHash needs exactly one of header, cookie or sourceIp"),
         ("loadBalancer", {"simple": "FASTEST"}, "loadBalancer.simple: Input should be 'LEAST_REQUEST', 'ROUND_ROBIN' or 'RANDOM'"),
         ("fault", {"delayPercent": 5}, "a fault needs delay or abortStatus"),
         ("routes", [{"name": "s", "match": {"uri": {"prefix": "/x"}}, "weighted": True, "timeout": "10s",
-                     "retries": {"attempts": 2, "perTryTimeout": "10s"}}], "route 's': retries exceed its timeout"),
+                     "retries": {"attempts": 1, "perTryTimeout": "6s"}}], "route 's': its 2 tries exceed its timeout"),
     ],
 )
 def test_fails_when_resilience_settings_are_unsafe(base_config: dict, field: str, value, message: str) -> None:
@@ -108,3 +155,13 @@ def test_fails_when_resilience_settings_are_unsafe(base_config: dict, field: str
         parse_fleet(base_config, source="serving.yaml")
     text = str(caught.value)
     assert message in text and text.startswith("serving.yaml: models.ai-model") and "fix:" in text, text
+
+
+def test_warns_when_a_declared_pool_caps_callers_below_a_versions_capacity(base_config: dict) -> None:
+    model = base_config["models"]["ai-model"]
+    model.update(concurrency=16, connectionPool={"maxRequests": 20})
+    (warning,) = parse_fleet(base_config).warnings
+    assert "connectionPool.maxRequests: 20 caps each calling proxy below what v1 serves at once (16 x 2 replicas = 32)" \
+        in warning
+    model["connectionPool"] = {"maxRequests": 32}
+    assert parse_fleet(base_config).warnings == []

@@ -7,7 +7,7 @@ import pytest
 
 from helpers import ROOT, by_kind, load_yaml, objects_of, synth_data
 from model_serving.fleet.load import ConfigError, parse_fleet
-from model_serving.fleet.routes import plan_routes
+from model_serving.fleet.routes import cohort_value, plan_routes
 
 
 def _vs(outputs, name: str) -> dict:
@@ -42,25 +42,46 @@ def test_ab_rules_come_first_in_declared_order_then_the_default(example) -> None
     assert "match" not in http[-1] and _split(http[-1]) == [("v1", 100), ("v2", 0)]
 
 
-def test_sticky_canary_sets_the_cohort_cookie_and_routes_returning_users(example) -> None:
-    _, outputs = example("sticky-canary")
-    sticky, default = _vs(outputs, "chat")["spec"]["http"]
-    assert sticky["name"] == "sticky-v2" and _split(sticky) == [("v2", None)]
-    assert sticky["match"] == [{"headers": {"cookie": {"regex": "^(.*?;\\s*)?(chat-version=v2)(;.*)?$"}}}]
-    stable, canary = default["route"]
-    assert "headers" not in stable  # the stable version enrols nobody
-    assert canary["headers"]["response"]["add"]["Set-Cookie"] == (
-        "chat-version=v2; Max-Age=43200; Path=/; HttpOnly; SameSite=Lax; Secure")
+def test_sticky_canary_enrols_every_live_version_and_routes_returning_users(example) -> None:
+    fleet, outputs = example("sticky-canary")
+    model = fleet.environments["production"].models["chat"]
+    v1, v2 = cohort_value(model, "v1"), cohort_value(model, "v2")
+    assert v1.startswith("v1.") and v2.startswith("v2.") and v1[3:] == v2[3:]  # one rollout, one token
+    attributes = "Max-Age=43200; Path=/; HttpOnly; SameSite=Lax"
+    for name, secure in (("chat", ""), ("chat-edge", "; Secure")):  # Secure only on the HTTPS gateway
+        sticky_v1, sticky_v2, default = _vs(outputs, name)["spec"]["http"]
+        for route, version, value in ((sticky_v1, "v1", v1), (sticky_v2, "v2", v2)):
+            assert route["name"] == f"sticky-{version}" and _split(route) == [(version, None)]
+            pattern = "^(.*?;\\s*)?(chat-version=" + value.replace(".", "\\.") + ")(;.*)?$"
+            assert route["match"] == [{"headers": {"cookie": {"regex": pattern}}}]
+        # The stable version enrols its users too, so the share of users follows the weights.
+        stable, canary = default["route"]
+        assert stable["headers"]["response"]["add"]["Set-Cookie"] == f"chat-version={v1}; {attributes}{secure}"
+        assert canary["headers"]["response"]["add"]["Set-Cookie"] == f"chat-version={v2}; {attributes}{secure}"
+
+
+def test_reweighting_draws_a_new_cohort_instead_of_recapturing_the_old_one(example) -> None:
+    data = load_yaml(ROOT / "examples" / "sticky-canary.yaml")
+    before = example("sticky-canary")[0].environments["production"].models["chat"]
+    data["models"]["chat"]["versions"]["v1"]["weight"] = 75
+    data["models"]["chat"]["versions"]["v2"]["weight"] = 25
+    after = synth_data(data)[0].environments["production"].models["chat"]
+    assert {cohort_value(before, v) for v in ("v1", "v2")}.isdisjoint({cohort_value(after, v) for v in ("v1", "v2")})
 
 
 def test_rolling_back_a_sticky_canary_releases_its_cohort(example) -> None:
     data = load_yaml(ROOT / "examples" / "sticky-canary.yaml")
     data["models"]["chat"]["versions"]["v1"]["weight"] = 100
     data["models"]["chat"]["versions"]["v2"]["weight"] = 0
-    _, outputs = synth_data(data)
+    fleet, outputs = synth_data(data)
     http = _vs(outputs, "chat")["spec"]["http"]
-    assert [r["name"] for r in http] == ["default"]
-    assert all("headers" not in d for d in http[0]["route"])
+    # No sticky route for v2 is left; its users fall through to the default route, whose
+    # Set-Cookie replaces their v2 cookie with the new v1 cohort's.
+    assert [r["name"] for r in http] == ["sticky-v1", "default"]
+    stable, canary = http[-1]["route"]
+    value = cohort_value(fleet.environments["production"].models["chat"], "v1")
+    assert stable["headers"]["response"]["add"]["Set-Cookie"].startswith(f"chat-version={value};")
+    assert (canary["weight"], "headers" in canary) == (0, False)
 
 
 def test_shadow_mirrors_a_percentage_to_a_version_without_live_weight(example) -> None:
@@ -92,7 +113,7 @@ def test_blue_green_switches_everything_in_one_change(example) -> None:
 def test_edge_routing_serves_shared_hosts_by_prefix_with_rewrite(example) -> None:
     _, outputs = example("edge-routing")
     names = {v["metadata"]["name"] for v in by_kind(objects_of(outputs), "VirtualService")}
-    assert names == {"translate", "summarize", "summarize-edge", "classify", "classify-edge", "tokenizer"}
+    assert names == {"translate", "translate-edge", "summarize", "summarize-edge", "classify", "classify-edge", "tokenizer"}
     edge = _vs(outputs, "classify-edge")["spec"]
     assert edge["hosts"] == ["api.example.com"] and edge["gateways"] == ["ml-edge/models-gateway"]
     (route,) = edge["http"]
@@ -100,7 +121,8 @@ def test_edge_routing_serves_shared_hosts_by_prefix_with_rewrite(example) -> Non
     assert route["rewrite"] == {"uri": "/"} and _split(route) == [("v1", 70), ("v2", 30)]
     mesh = _vs(outputs, "classify")["spec"]
     assert mesh["gateways"] == ["mesh"] and mesh["hosts"] == ["classify.ml-edge.svc.cluster.local"]
-    assert _vs(outputs, "translate")["spec"]["hosts"] == ["translate.ml-edge.svc.cluster.local", "translate.example.com"]
+    assert _vs(outputs, "translate")["spec"]["hosts"] == ["translate.ml-edge.svc.cluster.local"]
+    assert _vs(outputs, "translate-edge")["spec"]["hosts"] == ["translate.example.com"]
     assert _vs(outputs, "tokenizer")["spec"]["gateways"] == ["mesh"]
 
 
@@ -110,7 +132,8 @@ def test_environments_become_separate_files_with_their_overrides(example) -> Non
     assert set(files) == {"staging", "production"}
     staging = _vs([files["staging"]], "qa")["spec"]
     production = _vs([files["production"]], "qa")["spec"]
-    assert staging["hosts"][1] == "qa.staging.example.com" and production["hosts"][1] == "qa.example.com"
+    assert _vs([files["staging"]], "qa-edge")["spec"]["hosts"] == ["qa.staging.example.com"]
+    assert _vs([files["production"]], "qa-edge")["spec"]["hosts"] == ["qa.example.com"]
     assert _split(staging["http"][0]) == [("v1", 50), ("v2", 50)]
     assert _split(production["http"][0]) == [("v1", 95), ("v2", 5)]
     replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in by_kind(files["staging"].objects, "Deployment")}
@@ -157,13 +180,15 @@ def test_fails_when_a_version_appears_twice(tmp_path) -> None:
         load_fleet(path)
 
 
-def test_weighted_rule_keeps_sticky_users_on_their_version(example) -> None:
-    fleet, _ = example("fleet")
-    model = fleet.environments["production"].models["llm"]
+def test_weighted_rule_keeps_sticky_users_on_their_version() -> None:
+    data = load_yaml(ROOT / "examples" / "fleet.yaml")
+    data["models"]["llm"]["routes"] = [{"name": "beta", "match": {"headers": {"x-beta": "1"}}, "weighted": True}]
+    model = parse_fleet(data).environments["production"].models["llm"]
     names = [r.name for r in plan_routes("llm", model)]
-    assert names == ["streaming-sticky-v2", "streaming", "sticky-v2", "default"]
-    streaming_sticky = plan_routes("llm", model)[0]
-    assert streaming_sticky.timeout is None and set(streaming_sticky.headers) == {"accept", "cookie"}
+    assert names == ["beta-sticky-v1", "beta-sticky-v2", "beta", "sticky-v1", "sticky-v2", "default"]
+    beta_sticky = plan_routes("llm", model)[1]
+    # A streaming model: no route timeout on any of its routes.
+    assert beta_sticky.timeout is None and set(beta_sticky.headers) == {"x-beta", "cookie"}
 
 
 def test_route_plans_are_deterministic_copies(base_config: dict) -> None:

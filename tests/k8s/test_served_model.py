@@ -45,8 +45,9 @@ def test_a_served_model_composes_beside_a_users_own_objects(synth) -> None:
 
     objects = synth(build)
     assert kinds(objects)[:2] == ["ConfigMap", "Gateway"]
-    routes = one(objects, "VirtualService")["spec"]
-    assert routes["gateways"] == ["ai/gw", "mesh"] and "chat.example.com" in routes["hosts"]
+    mesh, edge = (o["spec"] for o in objects if o["kind"] == "VirtualService")
+    assert mesh["gateways"] == ["mesh"] and mesh["hosts"] == ["chat.ai.svc.cluster.local"]
+    assert edge["gateways"] == ["ai/gw"] and edge["hosts"] == ["chat.example.com"]
 
 
 def test_fails_when_a_code_built_model_host_is_not_on_the_gateway() -> None:

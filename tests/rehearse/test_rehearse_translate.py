@@ -85,11 +85,11 @@ def test_reference_mesh_listener_accepts_every_host_form_istiod_generates() -> N
     assert vhosts["ai-model.ai-services.svc.cluster.local:8080"] == [
         "ai-model.ai-services.svc.cluster.local", "ai-model.ai-services.svc.cluster.local.", "ai-model",
         "ai-model.ai-services.svc", "ai-model.ai-services"]
-    # The external host is not a Service: a VS bound to mesh still routes it in the mesh.
-    assert vhosts["ai-model.example.com:8080"] == ["ai-model.example.com"]
+    # The external host is bound to the gateway only: the mesh listener does not route it.
+    assert "ai-model.example.com:8080" not in vhosts
     assert routes["ignore_port_in_host_matching"] is True
     assert routes["virtual_hosts"][-1]["routes"][0]["direct_response"] == {"status": 502}
-    assert translation.entry("mesh", port=8080).hosts[0] == "ai-model.example.com"
+    assert translation.entry("mesh", port=8080).hosts[0] == "ai-model.ai-services.svc.cluster.local"
 
 
 def test_listeners_and_admin_bind_ephemeral_loopback_ports() -> None:
@@ -133,17 +133,18 @@ def test_weight_zero_destinations_are_dropped_as_istiod_drops_them() -> None:
 def test_unset_timeout_is_istiods_no_timeout_and_durations_are_scaled() -> None:
     translation = translate(manifests("fleet"), Options(time_scale=0.01))
     routes = {r["name"]: r["route"] for r in mesh_routes(translation, 8000, "llm.ai-fleet.svc.cluster.local")}
-    assert routes["streaming"]["timeout"] == "0s"  # no `timeout` in the VirtualService
-    assert "retry_policy" not in routes["streaming"]  # attempts: 0
-    assert routes["default"]["timeout"] == "3.000s"  # 300s x 0.01
-    assert routes["default"]["retry_policy"]["per_try_timeout"] == "1.200s"  # 120s x 0.01
+    assert routes["default"]["timeout"] == "0s"  # streaming: no `timeout` in the VirtualService
+    assert "per_try_timeout" not in routes["default"]["retry_policy"]  # each try gets the whole (no) timeout
+    fraud = {r["name"]: r["route"] for r in mesh_routes(translation, 8080, "fraud-detector.ai-fleet.svc.cluster.local")}
+    assert fraud["default"]["timeout"] == "0.020s"  # 2s x 0.01
+    assert fraud["default"]["retry_policy"]["per_try_timeout"] == "0.005s"  # 500ms x 0.01
 
 
 def test_retries_attempts_are_retries_with_istiods_host_predicate() -> None:
     policy = mesh_routes(translate(manifests()), host="ai-model")[0]["route"]["retry_policy"]
     assert policy["num_retries"] == 2
-    assert policy["retry_on"] == "connect-failure,refused-stream,unavailable,cancelled"
-    assert policy["per_try_timeout"] == "30.000s"
+    assert policy["retry_on"] == "connect-failure,refused-stream,reset-before-request"
+    assert "per_try_timeout" not in policy  # Envoy then gives each try the route timeout
     assert policy["host_selection_retry_max_attempts"] == 5
     assert policy["retry_host_predicate"][0]["name"] == "envoy.retry_host_predicates.previous_hosts"
 
@@ -201,11 +202,11 @@ def test_header_operations_per_route_and_per_destination() -> None:
     assert weighted["host_rewrite_literal"] == "other"
 
 
-def test_sticky_canary_sets_its_cookie_only_on_the_canary_destination() -> None:
+def test_sticky_canary_sets_a_cookie_on_every_live_destination() -> None:
     routes = mesh_routes(translate(manifests("sticky-canary")), host="chat.ml-sticky.svc.cluster.local")
     split = routes[-1]["route"]["weighted_clusters"]["clusters"]
-    assert "response_headers_to_add" not in split[0]
-    assert split[1]["response_headers_to_add"][0]["header"]["value"].startswith("chat-version=v2;")
+    assert split[0]["response_headers_to_add"][0]["header"]["value"].startswith("chat-version=v1.")
+    assert split[1]["response_headers_to_add"][0]["header"]["value"].startswith("chat-version=v2.")
 
 
 def test_rewrite_redirect_and_direct_response() -> None:
@@ -278,9 +279,12 @@ def test_match_gateways_keep_edge_routes_off_the_mesh() -> None:
 def test_outlier_detection_mapping_is_istiods() -> None:
     translation = translate(manifests(), Options(time_scale=0.01))
     outlier = cluster(translation, "outbound|8080|v1|ai-model.ai-services.svc.cluster.local")
-    assert outlier["outlier_detection"] == {"enforcing_success_rate": 0, "consecutive_5xx": 5,
-                                            "enforcing_consecutive_5xx": 100, "interval": "0.100s",
-                                            "base_ejection_time": "0.300s", "max_ejection_percent": 50}
+    assert outlier["outlier_detection"] == {"enforcing_success_rate": 0, "consecutive_5xx": 0,
+                                            "enforcing_consecutive_5xx": 0, "consecutive_gateway_failure": 5,
+                                            "enforcing_consecutive_gateway_failure": 100, "interval": "0.100s",
+                                            "base_ejection_time": "0.300s", "max_ejection_percent": 50,
+                                            "split_external_local_origin_errors": True,
+                                            "enforcing_local_origin_success_rate": 0}
     assert outlier["common_lb_config"]["healthy_panic_threshold"] == {"value": 0.0}
 
 

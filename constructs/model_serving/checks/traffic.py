@@ -178,8 +178,10 @@ def _read_routes(view: EnvView, vs: dict) -> None:
     edge = [g if "/" in g else f"{meta.get('namespace', '')}/{g}" for g in gateways if g != "mesh"]
     prefix = "/"
     if "mesh" not in gateways:
-        # A gateway-only VirtualService serves the model under the URI prefix its routes match.
-        prefixes = [b["uri"].get("prefix") for r in http for b in r.get("match", []) if "uri" in b]
+        # A gateway-only VirtualService serves the model under the URI prefix its routes match and
+        # rewrite to `/` (a route's own uri match, without the rewrite, is an A/B rule).
+        prefixes = [b["uri"].get("prefix") for r in http if (r.get("rewrite") or {}).get("uri") == "/"
+                    for b in r.get("match", []) if "uri" in b]
         prefix = next((p for p in prefixes if p), "/")
     for h in spec.get("hosts", []):
         if ".svc." not in h:

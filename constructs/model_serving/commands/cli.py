@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     # Git-kept traffic changes: edit serving.yaml in place (comments and layout kept), then synth.
     edits = {
         "promote": "move rollout.canary to its next step, or complete the promotion, then synth",
-        "rollback": "send all live traffic back to rollout.stable, then synth",
+        "rollback": "send all live traffic back (to rollout.stable, else the heaviest version in the committed "
+                    "output, or to the weights at --to REF), then synth",
         "set-weights": "set version weights (the others keep theirs; the sum must be 100), then synth",
     }
     for name, text in edits.items():
@@ -84,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
         edit.add_argument("model", metavar="MODEL")
         if name == "set-weights":
             edit.add_argument("assignments", nargs="+", metavar="VERSION=WEIGHT")
+        if name == "rollback":
+            edit.add_argument("--to", default=None, metavar="REF",
+                              help="restore the model's weights as in the output folder at this git ref")
         edit.add_argument("--config", default=DEFAULT_CONFIG, help="fleet file, edited in place (default: %(default)s)")
         edit.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: %(default)s)")
         edit.add_argument("--env", default=None, help="environment whose weights to edit (when several override them)")
@@ -125,5 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             outdir=Path(args.out),
             env=args.env,
             assignments=getattr(args, "assignments", ()),
+            to=getattr(args, "to", None),
         )
     raise AssertionError(args.command)  # argparse guarantees a known command

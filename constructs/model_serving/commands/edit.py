@@ -27,6 +27,8 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
+from model_serving.checks.traffic import Objects, read_dir, traffic_view
+from model_serving.errors import InputError
 from model_serving.fleet.fleet import Fleet
 from model_serving.fleet.load import ConfigError, load_fleet, parse_fleet
 from model_serving.fleet.model import Model
@@ -226,17 +228,48 @@ def plan_promote(name: str, model: Model, *, where: str) -> Plan:
     return Plan(model=name, before=before, after=after, note=f"step {steps.index(step) + 1} of {len(steps)}")
 
 
-def plan_rollback(name: str, model: Model, *, where: str) -> Plan:
-    """All live traffic back to rollout.stable; mirrors and A/B routes stay as they are."""
-    if model.rollout is None:
-        raise ConfigError(
-            f"{where}: no rollout.stable to roll back to; "
-            f"fix: add rollout: {{stable: {model.stable}}} naming the version to return to"
-        )
-    stable = model.rollout.stable
+@dataclass(frozen=True)
+class History:
+    """Earlier output to roll back to: manifest files by name, and where they came from."""
+
+    objects: Objects
+    label: str  # e.g. "HEAD:dist/" or "v1.4:dist/"
+    explicit: bool = False  # named by --to: its weights win over rollout.stable
+
+
+def weights_in(history: History, env: str, model: str, *, where: str) -> dict[str, int]:
+    """The model's weights in its catch-all route of `<env>.k8s.yaml` in `history`."""
+    view = traffic_view(history.objects.get(f"{env}.k8s.yaml", []))
+    routes = view.models[model].routes if model in view.models else []
+    plain = [r for r in routes if not r.match]
+    if not plain:
+        raise ConfigError(f"{where}: {history.label} has no routes of {model} in {env}.k8s.yaml; "
+                          "fix: pass --to <git ref> of a commit whose dist/ routes the model")
+    return {subset: 100 if weight is None else weight for subset, weight in plain[-1].split}
+
+
+def plan_rollback(name: str, model: Model, *, where: str, env: str = "", history: History | None = None) -> Plan:
+    """All live traffic back: to the weights of an explicit `--to` ref; else to rollout.stable;
+    else to the version with the most weight in the committed output. Mirrors and A/B routes stay."""
     before = _weights(model)
-    after = {v: 100 if v == stable else 0 for v in before}
-    return Plan(model=name, before=before, after=after, note=f"rolled back to stable {stable}")
+    if model.rollout is not None and not (history and history.explicit):
+        stable = model.rollout.stable
+        return Plan(model=name, before=before, after={v: 100 if v == stable else 0 for v in before},
+                    note=f"rolled back to stable {stable}")
+    if history is None:
+        raise ConfigError(f"{where}: no rollout.stable and no committed output to roll back to; "
+                          f"fix: pass --to <git ref>, or add rollout: {{stable: {model.stable}}}")
+    then = weights_in(history, env, name, where=where)
+    gone = sorted(v for v, w in then.items() if w and v not in before)
+    if gone:
+        raise ConfigError(f"{where}.versions: {gone[0]} took {then[gone[0]]}% at {history.label} but is no longer "
+                          f"deployed; fix: add it back first, or roll back to a later ref")
+    if history.explicit:
+        after = {v: then.get(v, 0) for v in before}
+        return Plan(model=name, before=before, after=after, note=f"weights of {history.label}")
+    heaviest = max(then, key=lambda v: then[v])
+    after = {v: 100 if v == heaviest else 0 for v in before}
+    return Plan(model=name, before=before, after=after, note=f"rolled back to {heaviest}, the heaviest in {history.label}")
 
 
 def describe(plan: Plan, *, environments: Sequence[str] = ()) -> str:
@@ -473,6 +506,7 @@ def edit_text(
     weights: Mapping[str, int] | None = None,
     env: str | None = None,
     source: str = "serving.yaml",
+    history: History | None = None,
 ) -> Edit:
     """Apply `command` to the serving.yaml text; raise ConfigError (one line) on any mistake."""
     original, crlf = text, "\r\n" in text
@@ -486,7 +520,7 @@ def edit_text(
     if command == "promote":
         plan = plan_promote(model, current, where=where)
     elif command == "rollback":
-        plan = plan_rollback(model, current, where=where)
+        plan = plan_rollback(model, current, where=where, env=target.affected[0], history=history)
     elif command == "set-weights":
         plan = plan_set_weights(model, current, weights or {}, where=where)
     else:
@@ -507,6 +541,23 @@ def edit_text(
     if crlf:
         merged = merged.replace("\n", "\r\n")
     return Edit(text=merged, description=description, changed=True, notes=notes)
+
+
+def committed_output(outdir: Path, ref: str | None) -> History | None:
+    """The output to roll back to: `ref`'s (a one-line InputError if unknown), else HEAD's, else the
+    files in `outdir` outside a git repository; None when there is none."""
+    from model_serving.commands.plan import read_ref
+
+    if ref is not None:
+        try:
+            return History(read_ref(ref, outdir), f"{ref}:{outdir.name}/", explicit=True)
+        except InputError as error:  # worded for plan's --ref: say --to
+            raise InputError(str(error).replace("--ref: ", "--to: ", 1)) from None
+    try:
+        return History(read_ref("HEAD", outdir), f"HEAD:{outdir.name}/")
+    except InputError:  # not a git repository, or no commit yet: the files are the record
+        objects = read_dir(outdir)
+        return History(objects, f"{outdir.as_posix().rstrip('/')}/") if objects else None
 
 
 def _replace_file(path: Path, data: bytes) -> None:
@@ -531,6 +582,7 @@ def run(
     outdir: Path,
     env: str | None = None,
     assignments: Sequence[str] = (),
+    to: str | None = None,
 ) -> int:
     """Edit serving.yaml, then re-synthesize dist/; on any failure both stay as they were."""
     from model_serving.commands.synth import run as synth
@@ -538,13 +590,14 @@ def run(
     try:
         weights = parse_assignments(assignments) if command == "set-weights" else None
         load_fleet(config)  # an unreadable or invalid file fails exactly as synth reports it
+        history = committed_output(outdir, to) if command == "rollback" else None
         original = config.read_bytes()
         try:
             text = original.decode("utf-8")
         except UnicodeDecodeError:
             raise ConfigError(f"{config}: the file is not UTF-8 text; fix: save it as UTF-8") from None
-        result = edit_text(text, command, model, weights=weights, env=env, source=str(config))
-    except ConfigError as error:
+        result = edit_text(text, command, model, weights=weights, env=env, source=str(config), history=history)
+    except (ConfigError, InputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not result.changed:

@@ -6,6 +6,8 @@ their VirtualService, DestinationRule, Deployment and Gateway objects, then comp
 """
 from __future__ import annotations
 
+import copy
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ from model_serving.errors import InputError
 from model_serving.fleet.load import ConfigError
 
 ARROW = "→"
+WEIGHT_ONLY = ("weight-only: VirtualService weights alone change; they apply at once, "
+               "waiting for no Deployment (safe for a rollback)")
 
 
 class PlanError(InputError):
@@ -80,6 +84,7 @@ class EnvPlan:
     traffic: list[str] = field(default_factory=list)
     objects: list[tuple[str, str]] = field(default_factory=list)  # ("added"|"removed"|"changed", "Kind ns/name")
     blocked: list[str] = field(default_factory=list)
+    weight_only: bool = False  # only VirtualService weights (and the cohort cookies they name) change
 
 
 def _pct(value: float) -> str:
@@ -265,6 +270,41 @@ def compare_objects(old: list[dict], new: list[dict]) -> list[tuple[str, str]]:
     return out
 
 
+# A cohort cookie value ends in `.<rollout>` (fleet.routes.cohort_value), in Set-Cookie values and,
+# with the dot escaped, in the sticky routes' cookie regexes; it changes with every weight.
+_ROLLOUT = re.compile(r"\\?\.[0-9a-f]{8}(?=[;)]|$)")
+
+
+def _cohort_route(route: dict) -> bool:
+    """A sticky-cohort route: it exists exactly while its version has weight (fleet.routes)."""
+    return any(_ROLLOUT.search(((b.get("headers") or {}).get("cookie") or {}).get("regex", ""))
+               for b in route.get("match", []))
+
+
+def _without_weights(vs: dict) -> dict:
+    """A VirtualService with its weights, cohort routes and cohort rollout tokens left out."""
+    out = copy.deepcopy(vs)
+    spec = out.get("spec") or {}
+    spec["http"] = [r for r in spec.get("http", []) if not _cohort_route(r)]
+    for route in spec["http"]:
+        for dest in route.get("route", []):
+            dest.pop("weight", None)
+            # The cohort Set-Cookie comes and goes with the version's weight.
+            cookie = ((dest.get("headers") or {}).get("response") or {}).get("add", {}).get("Set-Cookie", "")
+            if dest.get("headers") == {"response": {"add": {"Set-Cookie": cookie}}} and _ROLLOUT.search(cookie):
+                dest.pop("headers")
+    return out
+
+
+def weight_only(old: list[dict], new: list[dict]) -> bool:
+    """Whether `new` differs from `old` in VirtualService weights alone (no object added or removed)."""
+    changes = compare_objects(old, new)
+    if not changes or any(change != "changed" or not what.startswith("VirtualService ") for change, what in changes):
+        return False
+    before = {_key(o): o for o in old}
+    return all(_without_weights(before[_key(o)]) == _without_weights(o) for o in new if o["kind"] == "VirtualService")
+
+
 def make_plan(old: Objects, new: Objects, *, source: str, base: str) -> list[EnvPlan]:
     """Compare two sets of manifest files, environment by environment."""
     blocked = blocked_removals(old, new, source=source, base=base)
@@ -279,6 +319,7 @@ def make_plan(old: Objects, new: Objects, *, source: str, base: str) -> list[Env
             plan.traffic.append(f"environment {env} removed ({filename} is gone; kubectl apply deletes nothing)")
         plan.traffic += compare_traffic(traffic_view(before), traffic_view(after))
         plan.objects = compare_objects(before, after)
+        plan.weight_only = weight_only(before, after)
         plan.blocked = [message for where, message in blocked if where == filename]
         if plan.traffic or plan.objects:
             plans.append(plan)
@@ -304,6 +345,8 @@ def format_text(plans: list[EnvPlan], *, base: str, target: str) -> str:
         out += ["", f"{plan.env} ({plan.filename})"]
         if plan.traffic:
             out += ["  traffic:", *(f"    {line}" for line in plan.traffic)]
+        if plan.weight_only:
+            out += [f"  {WEIGHT_ONLY}"]
         if plan.objects:
             mark = {"added": "+", "removed": "-", "changed": "~"}
             out += ["  objects:", *(f"    {mark[change]} {what}" for change, what in plan.objects)]
@@ -322,6 +365,8 @@ def format_markdown(plans: list[EnvPlan], *, base: str, target: str) -> str:
         out += [f"#### {_md(plan.env)} (`{plan.filename}`)", ""]
         if plan.traffic:
             out += ["**Traffic**", "", *(f"- {_md(line)}" for line in plan.traffic), ""]
+        if plan.weight_only:
+            out += [f"**Weight-only**: {_md(WEIGHT_ONLY.split(': ', 1)[1])}", ""]
         if plan.objects:
             out += ["**Objects**", "", *(f"- {change} `{what}`" for change, what in plan.objects), ""]
         if plan.blocked:

@@ -105,7 +105,7 @@ def summary(fleet: Fleet, outputs: list[Output]) -> str:
         for name, model in sorted(env.models.items()):
             edge = f", {scheme}://{model.host}{model.prefix or ''}" if model.host else ""
             lines.append(f"  {name}: {env.service_host(name)}{edge}")
-            for route in plan_routes(name, model, secure_cookies=env.secure):
+            for route in plan_routes(name, model):
                 split = ", ".join(
                     f"{d.version} {d.weight}%" if d.weight is not None else d.version for d in route.destinations
                 )

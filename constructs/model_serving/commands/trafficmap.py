@@ -139,7 +139,7 @@ def _diagram(env: Env) -> list[str]:
 def _route_lines(env: Env, name: str, model: Model, ids: NodeIds) -> list[str]:
     """A model's routes in match order, each with its arrows to the versions it sends to or mirrors."""
     lines = []
-    for route in plan_routes(name, model, secure_cookies=env.secure):
+    for route in plan_routes(name, model):
         rnode = ids("route", name, route.name)
         conditions = match_lines(route) or ["all other requests"]
         extra = ["fault injected"] if route.fault else []

@@ -16,6 +16,8 @@ from model_serving.fleet.base import (
     UrlPrefix,
 )
 from model_serving.fleet.resilience import (
+    RETRY_ON_GRPC,
+    RETRY_ON_GRPC_DEFAULT,
     ConnectionPool,
     Fault,
     LoadBalancer,
@@ -56,6 +58,17 @@ class Model(Spec):
     # serving
     port: ModelPort = Field(8080, description="The server's port (not one of the sidecar's 15000-15090).")
     protocol: Literal["http", "grpc"] = Field("http", description="What the server speaks; names the Service port.")
+    streaming: bool = Field(
+        False,
+        description="The server streams responses (e.g. an LLM with `\"stream\": true` requests); then the route "
+        "timeout defaults to none, so a generation longer than any fixed timeout is not cut.",
+    )
+    concurrency: int | None = Field(
+        None, gt=0,
+        description="Requests one pod serves at once (e.g. vLLM's --max-num-seqs). Each pod's sidecar enforces it "
+        "(more wait in its queue), and callers' pools default to it x the largest version's maximum replicas. "
+        "Default: not enforced.",
+    )
     versions: dict[Name, Version] = Field(min_length=1, description="The deployed versions, by name (e.g. v1, v2).")
     # traffic
     routes: list[Route] = Field([], description="A/B rules, tried in order before the weights.")
@@ -63,7 +76,9 @@ class Model(Spec):
     mirror: Mirror | None = Field(None, description="Shadow traffic to a version. Default: off.")
     rollout: Rollout | None = Field(None, description="Staged promotion (`model-serving promote`). Default: none.")
     # resilience
-    timeout: Duration | None = Field("60s", description="The route timeout; `none` for no timeout.")
+    timeout: Duration | None = Field(
+        "60s", description="The route timeout; `none` for no timeout. Default: 60s, or none with `streaming: true`."
+    )
     retries: Retries = Field(Retries(), description="Retries of failed requests.")
     connection_pool: ConnectionPool = Field(ConnectionPool(), description="Circuit breaking.")
     outlier_detection: OutlierDetection = Field(OutlierDetection(), description="Ejection of failing replicas.")
@@ -99,12 +114,23 @@ class Model(Spec):
     def _no_timeout(cls, value: Any) -> Any:
         return None if value == "none" else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _streaming_timeout(cls, data: Any) -> Any:
+        # A stream lasts as long as the generation: no fixed route timeout unless one is asked for.
+        if isinstance(data, dict) and data.get("streaming") is True and "timeout" not in data:
+            data = {**data, "timeout": None}
+        if isinstance(data, dict) and data.get("protocol") == "grpc":
+            data = _grpc_retry_defaults(data)
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Model:
         _check_weights(self)
         _check_references(self)
         _check_edge(self)
         _check_retry_budgets(self)
+        _check_grpc_retries(self)
         _check_ejection(self)
         return self
 
@@ -114,6 +140,37 @@ class Model(Spec):
         if self.rollout:
             return self.rollout.stable
         return max(self.versions, key=lambda n: self.versions[n].weight)
+
+    def caller_pool(self) -> ConnectionPool:
+        """The connection pool each caller gets: the declared one, with `maxRequests` defaulting to what
+        the largest version can serve at once (`concurrency` x its maximum replicas) when declared."""
+        pool = self.connection_pool
+        if self.concurrency is None or pool.max_requests is not None:
+            return pool
+        most = max(self.max_replicas(v) for v in self.versions)
+        return pool.model_copy(update={"max_requests": self.concurrency * most})
+
+    def max_replicas(self, version: str) -> int:
+        """The most pods the version can have: autoscaling's maximum, else its replicas."""
+        return self.autoscaling.max_replicas if self.autoscaling else self.versions[version].replicas
+
+
+def _grpc_retry_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A gRPC model's retries default to gRPC's retry conditions where retryOn is not given."""
+    def fill(retries: Any) -> Any:
+        if retries is None:
+            return {"retryOn": RETRY_ON_GRPC_DEFAULT}
+        if isinstance(retries, dict) and "retryOn" not in retries and "retry_on" not in retries:
+            return {**retries, "retryOn": RETRY_ON_GRPC_DEFAULT}
+        return retries
+
+    out = {**data, "retries": fill(data.get("retries"))}
+    if isinstance(data.get("routes"), list):
+        out["routes"] = [
+            {**r, "retries": fill(r["retries"])} if isinstance(r, dict) and isinstance(r.get("retries"), dict) else r
+            for r in data["routes"]
+        ]
+    return out
 
 
 def _check_weights(model: Model) -> None:
@@ -156,9 +213,10 @@ def _check_edge(model: Model) -> None:
 
 
 def _budget_exceeded(retries: Retries, timeout: str | None) -> bool:
-    if timeout is None or not retries.attempts:
+    """Whether every try (the first plus `attempts` retries) cannot fit in the route timeout."""
+    if timeout is None or not retries.attempts or retries.per_try_timeout is None:
         return False
-    return retries.attempts * parse_duration(retries.per_try_timeout) > parse_duration(timeout)
+    return (retries.attempts + 1) * parse_duration(retries.per_try_timeout) > parse_duration(timeout)
 
 
 def _check_retry_budgets(model: Model) -> None:
@@ -166,13 +224,28 @@ def _check_retry_budgets(model: Model) -> None:
         timeout = route.timeout if "timeout" in route.model_fields_set else model.timeout
         if route.retries and _budget_exceeded(route.retries, timeout):
             raise ValueError(
-                f"route {route.name!r}: retries exceed its timeout; fix: raise timeout, or lower attempts or perTryTimeout"
+                f"route {route.name!r}: its {route.retries.attempts + 1} tries exceed its timeout; "
+                "fix: raise timeout, or lower attempts or perTryTimeout (or drop it)"
             )
     if _budget_exceeded(model.retries, model.timeout):
         raise ValueError(
-            f"retries {model.retries.attempts} x perTryTimeout {model.retries.per_try_timeout} exceed timeout {model.timeout}; "
-            "fix: raise timeout, or lower attempts or perTryTimeout"
+            f"1 try + {model.retries.attempts} retries x perTryTimeout {model.retries.per_try_timeout} exceed timeout "
+            f"{model.timeout}; fix: raise timeout, or lower attempts or perTryTimeout (or drop it: each try then "
+            "gets the whole timeout)"
         )
+
+
+def _check_grpc_retries(model: Model) -> None:
+    """gRPC status retry conditions never fire on an HTTP server's answers: a sign of a copied policy."""
+    if model.protocol == "grpc":
+        return
+    for where, retries in [("retries", model.retries)] + [(f"route {r.name!r}: retries", r.retries) for r in model.routes]:
+        wrong = sorted(RETRY_ON_GRPC & {c.strip() for c in retries.retry_on.split(",")}) if retries else []
+        if wrong:
+            raise ValueError(
+                f"{where}.retryOn has gRPC status conditions {','.join(wrong)} on an HTTP model; "
+                "fix: remove them, or set protocol: grpc if the server speaks gRPC"
+            )
 
 
 def _check_ejection(model: Model) -> None:

@@ -7,16 +7,34 @@ from pydantic import Field, model_validator
 
 from model_serving.fleet.base import Duration, Percent, Spec
 
-RETRY_ON_DEFAULT = "connect-failure,refused-stream,unavailable,cancelled"
+# Only failures where the request never reached the model: no GPU time spent, safe to replay.
+RETRY_ON_DEFAULT = "connect-failure,refused-stream,reset-before-request"
 RETRY_ON_5XX = frozenset({"5xx", "gateway-error", "retriable-status-codes", "reset"})
+# gRPC: UNAVAILABLE is gRPC's own "not served, try again" status; reset-before-request is left out
+# because it misfires on gRPC streams (istiod leaves it out of its gRPC inbound routes for that reason).
+RETRY_ON_GRPC_DEFAULT = "connect-failure,refused-stream,unavailable"
+# Envoy's gRPC retry conditions: they read the grpc-status of a response, so only gRPC servers send them.
+RETRY_ON_GRPC = frozenset({"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"})
 
 
 class Retries(Spec):
-    """HTTP retries; the defaults retry only failures where no GPU time was spent."""
+    """HTTP retries; the defaults retry only failures where the request never reached the model."""
 
-    attempts: int = Field(2, ge=0, le=10, description="Retries after the first try (Envoy's num_retries); 0 turns retries off.")
-    per_try_timeout: Duration = Field("30s", description="The timeout of each try.")
-    retry_on: str = Field(RETRY_ON_DEFAULT, description="Envoy retry conditions, comma-separated.")
+    attempts: int = Field(
+        2, ge=0, le=10,
+        description="Retries after the first try (Istio's attempts is Envoy's num_retries: up to attempts + 1 tries); "
+        "0 turns retries off.",
+    )
+    per_try_timeout: Duration | None = Field(
+        None,
+        description="The timeout of each try. Default: none, so each try may use the whole route timeout "
+        "(a shorter one would answer 504 to a long but successful inference).",
+    )
+    retry_on: str = Field(
+        RETRY_ON_DEFAULT,
+        description="Envoy retry conditions, comma-separated. gRPC status conditions (unavailable, cancelled, ...) "
+        f"only for `protocol: grpc`, whose default is `{RETRY_ON_GRPC_DEFAULT}`.",
+    )
     backoff: Duration | None = Field(None, description="Base interval between retries. Default: Envoy's 25ms.")
 
 
@@ -36,22 +54,46 @@ class Fault(Spec):
 
 
 class ConnectionPool(Spec):
-    """Circuit breaking: caps on connections and queued requests per version."""
+    """Circuit breaking on the caller's side: caps per calling proxy (each gateway pod, each client
+    sidecar) and per version (subset cluster), never per replica. Unset caps are Istio's (unlimited),
+    so a caller is never held below what a version's replicas can serve; with `concurrency` the
+    model's pods enforce their own limit (see Model.concurrency)."""
 
-    max_connections: int = Field(100, gt=0, description="TCP connections to one version, per calling proxy.")
-    max_pending_requests: int = Field(64, gt=0, description="Requests queued for a connection, per calling proxy.")
+    max_connections: int | None = Field(
+        None, gt=0, description="TCP connections from one calling proxy to one version. Default: unlimited (Istio's)."
+    )
+    max_pending_requests: int | None = Field(
+        None, gt=0, description="Requests one calling proxy queues for a connection to one version. Default: unlimited."
+    )
     max_requests_per_connection: int = Field(0, ge=0, description="Requests per connection before it is closed; 0 for unlimited.")
-    max_requests: int = Field(256, gt=0, description="Requests in flight to one version, per calling proxy.")
+    max_requests: int | None = Field(
+        None, gt=0,
+        description="Requests in flight from one calling proxy to one version. Default: unlimited, or `concurrency` "
+        "x the largest version's maximum replicas when the model declares `concurrency`.",
+    )
 
 
 class OutlierDetection(Spec):
-    """Eject replicas that keep failing; 50 % ejection never empties a 2-replica version."""
+    """Eject broken replicas, not busy ones: count 502/503/504 answered by the replica, apart from
+    the caller's own timeouts and connect failures; 50 % ejection never empties a 2-replica version."""
 
     consecutive_5xx_errors: int = Field(
-        5, ge=0, alias="consecutive5xxErrors", description="5xx answers in a row that eject a replica; 0 turns it off."
+        0, ge=0, alias="consecutive5xxErrors",
+        description="5xx answers in a row that eject a replica; 0 (the default) turns it off, because a 500 is "
+        "often about one request, not the replica. Set explicitly: Envoy's own default would be 5.",
     )
-    consecutive_gateway_errors: int | None = Field(
-        None, ge=0, description="502/503/504 answers in a row that eject a replica. Default: not counted separately."
+    consecutive_gateway_errors: int = Field(
+        5, ge=0, description="502/503/504 answers of the replica in a row that eject it; 0 turns it off."
+    )
+    split_external_local_origin_errors: bool = Field(
+        True,
+        description="Count the caller's own failures (connect failures, resets, timeouts) apart from the replica's "
+        "answers, so a slow reply cut by a timeout never counts as the replica's 504.",
+    )
+    consecutive_local_origin_failures: int | None = Field(
+        None, gt=0,
+        description="Caller-side failures in a row (connect failures, timeouts) that eject a replica, with "
+        "splitExternalLocalOriginErrors. Default: Envoy's 5.",
     )
     interval: Duration = Field("10s", description="How often ejection is evaluated.")
     base_ejection_time: Duration = Field("30s", description="How long a first ejection lasts (it grows with each repeat).")

@@ -6,6 +6,7 @@ A/B rules, then sticky-cohort cookies, then the weighted default.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -61,15 +62,23 @@ def sticky_cookie_name(model_name: str, model: Model) -> str | None:
     return model.sticky.cookie or f"{model_name}-version"
 
 
-def plan_routes(model_name: str, model: Model, *, secure_cookies: bool = True) -> list[RoutePlan]:
-    """The ordered routes for a model's traffic (mesh and gateway alike).
+def cohort_value(model: Model, version: str) -> str:
+    """The cookie value of a version's cohort: `<version>.<rollout>`, where `<rollout>` changes with
+    any weight or image, so a re-weighted or new rollout draws every user afresh by the new weights
+    instead of recapturing an old cohort (whose cookie then matches no sticky route)."""
+    state = ";".join(f"{n}={v.weight}@{v.image}" for n, v in sorted(model.versions.items()))
+    return f"{version}.{hashlib.sha256(state.encode()).hexdigest()[:8]}"
+
+
+def plan_routes(model_name: str, model: Model) -> list[RoutePlan]:
+    """The ordered routes for a model's traffic (mesh and gateway alike; see `edge_routes`).
 
     A/B rules that name a version come first, in declared order. Every weighted route (rules
     with `weighted: true`, then the default) is preceded by its sticky variants when the model
     is sticky: the same match plus the cohort cookie, sending returning users to their version.
     """
     cookie = sticky_cookie_name(model_name, model)
-    set_cookie = _set_cookie(cookie, model, secure=secure_cookies)
+    set_cookie = _set_cookie(cookie, model)
     routes: list[RoutePlan] = []
     for rule in model.routes:
         plan = _ab_route(rule, model, set_cookie=set_cookie)
@@ -114,22 +123,21 @@ def _ab_route(rule: Route, model: Model, *, set_cookie: str | None) -> RoutePlan
     )
 
 
-def _set_cookie(cookie: str | None, model: Model, *, secure: bool) -> str | None:
-    """The Set-Cookie template (with `{version}`) that enrols a user in a cohort."""
+def _set_cookie(cookie: str | None, model: Model) -> str | None:
+    """The Set-Cookie template (with `{value}`) that enrols a user in a cohort. No `Secure`: the
+    in-mesh host is plain HTTP, where clients would drop it (`edge_routes` adds it for HTTPS)."""
     sticky = model.sticky
     if cookie is None or sticky is None:
         return None
-    attributes = f"Max-Age={int(parse_duration(sticky.max_age))}; Path=/; HttpOnly; SameSite=Lax"
-    if secure:
-        attributes += "; Secure"
-    return f"{cookie}={{version}}; {attributes}"
+    return f"{cookie}={{value}}; Max-Age={int(parse_duration(sticky.max_age))}; Path=/; HttpOnly; SameSite=Lax"
 
 
 def _sticky_variants(plan: RoutePlan, model: Model, cookie: str) -> list[RoutePlan]:
     """Copies of a weighted route that keep returning users on the version they were given.
 
-    Only versions that still take live traffic get one, so a rollback (weight 0) releases the
-    cohort at once; the stable version sets no cookie and needs none.
+    Every live version has one, stable included, so each user is drawn once and the share of
+    users follows the weights. A version at weight 0 has none: its users fall through to the
+    weighted route, whose Set-Cookie replaces their stale cookie (the cohort is released).
     """
     prefix = "" if plan.name == "default" else f"{plan.name}-"
     return [
@@ -137,10 +145,10 @@ def _sticky_variants(plan: RoutePlan, model: Model, cookie: str) -> list[RoutePl
             plan,
             name=f"{prefix}sticky-{name}",
             destinations=(Destination(name),),
-            headers={**plan.headers, "cookie": StringMatch(regex=cookie_regex(cookie, name))},
+            headers={**plan.headers, "cookie": StringMatch(regex=cookie_regex(cookie, cohort_value(model, name)))},
         )
         for name, version in model.versions.items()
-        if name != model.stable and version.weight > 0
+        if version.weight > 0
     ]
 
 
@@ -150,16 +158,19 @@ def _weighted(model: Model, *, set_cookie: str | None) -> tuple[Destination, ...
         Destination(
             name,
             weight=version.weight,
-            set_cookie=set_cookie.format(version=name)
-            if set_cookie and name != model.stable and version.weight > 0
-            else None,
+            set_cookie=set_cookie.format(value=cohort_value(model, name)) if set_cookie and version.weight > 0 else None,
         )
         for name, version in model.versions.items()
     )
 
 
-def edge_routes(routes: Sequence[RoutePlan], *, prefix: str, gateway: str) -> list[RoutePlan]:
-    """The same routes served under a URI prefix at the gateway, rewritten to `/`."""
-    return [
-        replace(r, uri=StringMatch(prefix=prefix), gateway=gateway, rewrite="/") for r in routes
-    ]
+def edge_routes(routes: Sequence[RoutePlan], *, prefix: str | None, gateway: str, secure: bool) -> list[RoutePlan]:
+    """The same routes as served at the gateway: under `prefix` (rewritten to `/`) when given, and
+    with `Secure` cohort cookies when the gateway speaks HTTPS."""
+    out = []
+    for r in routes:
+        if secure:
+            r = replace(r, destinations=tuple(
+                replace(d, set_cookie=f"{d.set_cookie}; Secure") if d.set_cookie else d for d in r.destinations))
+        out.append(replace(r, uri=StringMatch(prefix=prefix), gateway=gateway, rewrite="/") if prefix else r)
+    return out

@@ -95,6 +95,22 @@ def _mirror_warning(model: Model) -> str | None:
     )
 
 
+def _pool_warning(model: Model) -> str | None:
+    """A caller-side cap below what the largest version can serve holds every caller back (the caps
+    apply per calling proxy and per version, so each gateway pod alone could not fill the version)."""
+    if model.concurrency is None:
+        return None
+    version = max(model.versions, key=model.max_replicas)
+    capacity = model.concurrency * model.max_replicas(version)
+    pool = model.connection_pool
+    for field, value in (("maxRequests", pool.max_requests), ("maxConnections", pool.max_connections)):
+        if value is not None and value < capacity:
+            return (f"connectionPool.{field}: {value} caps each calling proxy below what {version} serves at once "
+                    f"({model.concurrency} x {model.max_replicas(version)} replicas = {capacity}); "
+                    "the pods enforce concurrency themselves, so leave it unset or raise it")
+    return None
+
+
 def _model_warnings(model: Model) -> Iterable[str]:
     mirrored = _mirror_warning(model)
     if mirrored:
@@ -107,6 +123,9 @@ def _model_warnings(model: Model) -> Iterable[str]:
             f"retries.retryOn: {','.join(sorted(replayed))} retries requests the model already spent "
             "GPU time on; prefer connection-level conditions (the default)"
         )
+    pool = _pool_warning(model)
+    if pool:
+        yield pool
     for vname, version in model.versions.items():
         image = _image_warning(version.image)
         if image:

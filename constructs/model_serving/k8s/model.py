@@ -10,7 +10,7 @@ from model_serving.fleet.names import labels
 from model_serving.fleet.routes import plan_routes
 from model_serving.k8s.gateway import FleetGateway
 from model_serving.k8s.security import GatewayIdentity, ModelAccess, request_principals
-from model_serving.k8s.traffic import ModelDestinationRule, ModelRoutes
+from model_serving.k8s.traffic import ModelDestinationRule, ModelInboundLimit, ModelRoutes
 from model_serving.k8s.values import int_or_string
 from model_serving.k8s.workload import ModelVersion
 
@@ -58,9 +58,12 @@ class ServedModel(Construct):
         self._service()
         ModelDestinationRule(
             self, "DestinationRule", app=name, namespace=namespace, host=self.host, versions=list(spec.versions),
-            connection_pool=spec.connection_pool, outlier_detection=spec.outlier_detection,
+            connection_pool=spec.caller_pool(), outlier_detection=spec.outlier_detection,
             load_balancer=spec.load_balancer,
         )
+        if spec.concurrency:
+            ModelInboundLimit(self, "InboundLimit", app=name, namespace=namespace, protocol=spec.protocol,
+                              concurrency=spec.concurrency)
         identity = None
         if gateway is not None:
             identity = GatewayIdentity(gateway.workload.namespace, gateway.workload.service_account, request_principals(jwt))
@@ -103,6 +106,6 @@ class ServedModel(Construct):
             gateway.serve(self, spec.host, spec.prefix)
         ModelRoutes(
             self, "Routes", app=self.name, namespace=self.namespace, host=self.host, port=spec.port,
-            routes=plan_routes(self.name, spec, secure_cookies=gateway.secure if gateway else False),
+            routes=plan_routes(self.name, spec), secure_cookies=bool(gateway and gateway.secure),
             external_host=spec.host, prefix=spec.prefix, gateway=gateway.ref if gateway and spec.host else None,
         )

@@ -18,7 +18,6 @@ from model_serving.fleet.resilience import (
 from model_serving.fleet.routes import Destination, RoutePlan, edge_routes
 from model_serving.fleet.traffic import Mirror, StringMatch
 
-SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 LB = istio.DestinationRuleSpecTrafficPolicyLoadBalancerSimple
 MUTUAL = istio.DestinationRuleSpecTrafficPolicyTlsMode.ISTIO_UNDERSCORE_MUTUAL
 LB_SIMPLE = {"LEAST_REQUEST": LB.LEAST_UNDERSCORE_REQUEST, "ROUND_ROBIN": LB.ROUND_UNDERSCORE_ROBIN, "RANDOM": LB.RANDOM}
@@ -56,21 +55,26 @@ class ModelDestinationRule(Construct):
         )
 
 
-def _pool(pool: ConnectionPool) -> istio.DestinationRuleSpecTrafficPolicyConnectionPool:
-    return istio.DestinationRuleSpecTrafficPolicyConnectionPool(
-        tcp=istio.DestinationRuleSpecTrafficPolicyConnectionPoolTcp(max_connections=pool.max_connections),
-        http=istio.DestinationRuleSpecTrafficPolicyConnectionPoolHttp(
-            http1_max_pending_requests=pool.max_pending_requests,
-            http2_max_requests=pool.max_requests,
-            max_requests_per_connection=pool.max_requests_per_connection or None,
-        ),
-    )
+def _pool(pool: ConnectionPool) -> istio.DestinationRuleSpecTrafficPolicyConnectionPool | None:
+    # Unset caps stay unset: Istio's default is unlimited (a 0 would mean the same to istiod).
+    tcp = istio.DestinationRuleSpecTrafficPolicyConnectionPoolTcp(
+        max_connections=pool.max_connections) if pool.max_connections else None
+    http = istio.DestinationRuleSpecTrafficPolicyConnectionPoolHttp(
+        http1_max_pending_requests=pool.max_pending_requests,
+        http2_max_requests=pool.max_requests,
+        max_requests_per_connection=pool.max_requests_per_connection or None,
+    ) if pool.max_pending_requests or pool.max_requests or pool.max_requests_per_connection else None
+    if tcp is None and http is None:
+        return None
+    return istio.DestinationRuleSpecTrafficPolicyConnectionPool(tcp=tcp, http=http)
 
 
 def _outlier(outlier: OutlierDetection) -> istio.DestinationRuleSpecTrafficPolicyOutlierDetection:
     return istio.DestinationRuleSpecTrafficPolicyOutlierDetection(
         consecutive5_xx_errors=outlier.consecutive_5xx_errors,
         consecutive_gateway_errors=outlier.consecutive_gateway_errors,
+        split_external_local_origin_errors=outlier.split_external_local_origin_errors or None,
+        consecutive_local_origin_failures=outlier.consecutive_local_origin_failures,
         interval=outlier.interval,
         base_ejection_time=outlier.base_ejection_time,
         max_ejection_percent=outlier.max_ejection_percent,
@@ -176,48 +180,84 @@ def http_route(plan: RoutePlan, *, host: str, port: int) -> istio.VirtualService
 
 
 def _metadata(name: str, namespace: str, app: str) -> cdk8s.ApiObjectMetadata:
-    # Argo CD applies a sync wave only once the previous one is healthy (Deployments rolled
-    # out): routes in wave 1 reach new subsets after their pods are ready.
-    return cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=labels(app), annotations={SYNC_WAVE: "1"})
+    # No Argo CD sync wave: a later wave waits for every earlier one to be healthy, so a weight-only
+    # rollback would wait behind the very Deployment it rolls back from. Make-before-break comes
+    # from the two-step removal that synth enforces (checks/guard.py) instead.
+    return cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=labels(app))
 
 
 class ModelRoutes(Construct):
-    """The model's VirtualService (Resource), named after it, for the mesh and (when exposed) the gateway.
+    """The model's VirtualServices: `<model>` (Resource) for the in-mesh host, and, when exposed,
+    `<model>-edge` (Edge) for the external host on the gateway alone.
 
-    Without a prefix one VirtualService serves both the in-mesh host and the external host.
-    With a prefix the external host is shared with other models, so the gateway routes live in
-    a second VirtualService `<model>-edge` (Edge) and the mesh one keeps the Service host alone.
+    Two objects because the two differ: the gateway serves the model under its prefix (when
+    shared) and speaks HTTPS, so its cohort cookies carry `Secure`, which in-mesh plain-HTTP
+    clients would drop. Binding the external host to the gateway only also keeps it out of
+    every sidecar's configuration.
 
     Props: `app`, `namespace`, `host` (the Service's FQDN), `port`, `routes` (the decided
     RoutePlans, in match order); `external_host`, `prefix` and `gateway` ("ns/name") when the
-    model is exposed (default: mesh-only).
+    model is exposed (default: mesh-only); `secure_cookies` when the gateway speaks HTTPS.
     """
 
     def __init__(
         self, scope: Construct, id: str, *, app: str, namespace: str, host: str, port: int,
         routes: Sequence[RoutePlan], external_host: str | None = None, prefix: str | None = None,
-        gateway: str | None = None,
+        gateway: str | None = None, secure_cookies: bool = False,
     ) -> None:
         super().__init__(scope, id)
         if external_host and not gateway:
             raise ValueError(f"routes of {app}: external host {external_host} needs a gateway; pass gateway='ns/name'")
-        exposed_here = external_host is not None and prefix is None
         istio.VirtualService(
             self, "Resource",
             metadata=_metadata(app, namespace, app),
             spec=istio.VirtualServiceSpec(
-                hosts=[host, external_host] if exposed_here and external_host else [host],
-                gateways=[gateway, "mesh"] if exposed_here and gateway else ["mesh"],
-                http=[http_route(r, host=host, port=port) for r in routes],
+                hosts=[host], gateways=["mesh"], http=[http_route(r, host=host, port=port) for r in routes],
             ),
         )
-        if external_host is not None and prefix is not None and gateway is not None:
+        if external_host is not None and gateway is not None:
+            edge = edge_routes(routes, prefix=prefix, gateway=gateway, secure=secure_cookies)
             istio.VirtualService(
                 self, "Edge",
                 metadata=_metadata(f"{app}-edge", namespace, app),
                 spec=istio.VirtualServiceSpec(
-                    hosts=[external_host],
-                    gateways=[gateway],
-                    http=[http_route(r, host=host, port=port) for r in edge_routes(routes, prefix=prefix, gateway=gateway)],
+                    hosts=[external_host], gateways=[gateway], http=[http_route(r, host=host, port=port) for r in edge],
                 ),
             )
+
+
+class ModelInboundLimit(Construct):
+    """A Sidecar `<model>-inbound` (Resource) selecting the model's pods, whose inbound connection
+    pool holds each pod to `concurrency` requests at once; more wait in the pod's proxy.
+
+    The caller-side DestinationRule caps apply per calling proxy, so only the pod's own proxy can
+    enforce a per-pod limit: istiod applies `Sidecar.inboundConnectionPool` to the pod's inbound
+    clusters, over the DestinationRule's pool (which it otherwise copies there). No ingress
+    listeners are declared, so inbound capture stays as istiod builds it. The queue is unbounded on
+    purpose: an overflow 503 would look like a broken replica to every caller's outlier detection.
+    HTTP/1.1 carries one request per connection, so connections are the limit; for gRPC (HTTP/2),
+    one stream per connection makes them so too.
+
+    Props: `app`, `namespace`, `protocol` ("http" or "grpc"), `concurrency`, `egress_hosts` (a
+    Sidecar that selects workloads replaces the namespace's for them, and one without egress would
+    import `*/*`, so it states egress; default `./*` and `istio-system/*`).
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, *, app: str, namespace: str, protocol: str, concurrency: int,
+        egress_hosts: Sequence[str] = ("./*", "istio-system/*"),
+    ) -> None:
+        super().__init__(scope, id)
+        pool: dict[str, object] = {"tcp": {"maxConnections": concurrency}}
+        if protocol == "grpc":
+            pool["http"] = {"maxConcurrentStreams": 1}
+        # A plain ApiObject: imports/ holds no generated Sidecar class.
+        resource = cdk8s.ApiObject(
+            self, "Resource", api_version="networking.istio.io/v1", kind="Sidecar",
+            metadata=cdk8s.ApiObjectMetadata(name=f"{app}-inbound", namespace=namespace, labels=labels(app)),
+        )
+        resource.add_json_patch(cdk8s.JsonPatch.add("/spec", {
+            "workloadSelector": {"labels": {"app": app}},
+            "inboundConnectionPool": pool,
+            "egress": [{"hosts": list(egress_hosts)}],
+        }))
