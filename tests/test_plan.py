@@ -99,8 +99,9 @@ def test_weight_change_is_one_line_and_exits_1(fleet: dict, tmp_path: Path, caps
         "    ai-model: v1 90% → 50%, v2 10% → 50%",
         "  objects:",
         "    ~ VirtualService ml/ai-model",
+        "    ~ VirtualService ml/ai-model-edge",
         "",
-        "1 environment changed: 1 traffic change, 1 object changed",
+        "1 environment changed: 1 traffic change, 2 objects changed",
     ]
 
 

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from helpers import ROOT, by_kind, load_yaml, objects_of, synth_data
+from helpers import ROOT, by_kind, load_yaml, model_deployments, objects_of, synth_data
 from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.fleet.routes import plan_routes
 
@@ -25,21 +25,25 @@ def test_canary_splits_n_ways_and_keeps_weight_zero_versions_addressable(example
     assert _split(route) == [("v1", 80), ("v2", 15), ("v3", 5), ("v0", 0)]
     (dr,) = by_kind(objects_of(outputs), "DestinationRule")
     assert [s["name"] for s in dr["spec"]["subsets"]] == ["v1", "v2", "v3", "v0"]
-    assert {d["metadata"]["name"] for d in by_kind(objects_of(outputs), "Deployment")} == {
+    assert {d["metadata"]["name"] for d in model_deployments(objects_of(outputs))} == {
         "sentiment-v0", "sentiment-v1", "sentiment-v2", "sentiment-v3"}
 
 
 def test_ab_rules_come_first_in_declared_order_then_the_default(example) -> None:
     _, outputs = example("ab-test")
     http = _vs(outputs, "recommender")["spec"]["http"]
-    assert [r["name"] for r in http] == [
-        "pinned-version", "beta-cohort", "internal-testers", "experiment-link", "eu-clients", "default"]
+    # beta-cohort keys on a JWT claim: only the gateway validates tokens, so only its routes have it.
+    assert [r["name"] for r in http] == ["pinned-version", "internal-testers", "experiment-link", "eu-clients", "default"]
     assert http[0]["match"] == [{"headers": {"x-model-version": {"exact": "v2"}}}]
-    assert http[2]["match"][0]["headers"]["cookie"] == {"regex": "^(.*?;\\s*)?(ab-group=b)(;.*)?$"}
-    assert http[3]["match"] == [{"queryParams": {"variant": {"exact": "b"}}}]
-    assert http[4]["match"][0]["headers"]["x-client-region"] == {"regex": "^eu-(west|central)-[0-9]$"}
-    assert all(_split(r) == [("v2", None)] for r in http[:4])
+    assert http[1]["match"][0]["headers"]["cookie"] == {"regex": "^(.*?;\\s*)?(ab-group=b)(;.*)?$"}
+    assert http[2]["match"] == [{"queryParams": {"variant": {"exact": "b"}}}]
+    assert http[3]["match"][0]["headers"]["x-client-region"] == {"regex": "^eu-(west|central)-[0-9]$"}
+    assert all(_split(r) == [("v2", None)] for r in http[:3])
     assert "match" not in http[-1] and _split(http[-1]) == [("v1", 100), ("v2", 0)]
+    # pinned-version is for in-mesh callers only: internet clients cannot force v2 with a header.
+    edge = _vs(outputs, "recommender-edge")["spec"]["http"]
+    assert [r["name"] for r in edge] == ["beta-cohort", "internal-testers", "experiment-link", "eu-clients", "default"]
+    assert edge[0]["match"][0]["headers"]["@request.auth.claims.cohort"] == {"exact": "beta"}
 
 
 def test_sticky_canary_sets_the_cohort_cookie_and_routes_returning_users(example) -> None:
@@ -92,7 +96,7 @@ def test_blue_green_switches_everything_in_one_change(example) -> None:
 def test_edge_routing_serves_shared_hosts_by_prefix_with_rewrite(example) -> None:
     _, outputs = example("edge-routing")
     names = {v["metadata"]["name"] for v in by_kind(objects_of(outputs), "VirtualService")}
-    assert names == {"translate", "summarize", "summarize-edge", "classify", "classify-edge", "tokenizer"}
+    assert names == {"translate", "translate-edge", "summarize", "summarize-edge", "classify", "classify-edge", "tokenizer"}
     edge = _vs(outputs, "classify-edge")["spec"]
     assert edge["hosts"] == ["api.example.com"] and edge["gateways"] == ["ml-edge/models-gateway"]
     (route,) = edge["http"]
@@ -100,7 +104,8 @@ def test_edge_routing_serves_shared_hosts_by_prefix_with_rewrite(example) -> Non
     assert route["rewrite"] == {"uri": "/"} and _split(route) == [("v1", 70), ("v2", 30)]
     mesh = _vs(outputs, "classify")["spec"]
     assert mesh["gateways"] == ["mesh"] and mesh["hosts"] == ["classify.ml-edge.svc.cluster.local"]
-    assert _vs(outputs, "translate")["spec"]["hosts"] == ["translate.ml-edge.svc.cluster.local", "translate.example.com"]
+    assert _vs(outputs, "translate")["spec"]["hosts"] == ["translate.ml-edge.svc.cluster.local"]
+    assert _vs(outputs, "translate-edge")["spec"]["hosts"] == ["translate.example.com"]
     assert _vs(outputs, "tokenizer")["spec"]["gateways"] == ["mesh"]
 
 
@@ -110,10 +115,11 @@ def test_environments_become_separate_files_with_their_overrides(example) -> Non
     assert set(files) == {"staging", "production"}
     staging = _vs([files["staging"]], "qa")["spec"]
     production = _vs([files["production"]], "qa")["spec"]
-    assert staging["hosts"][1] == "qa.staging.example.com" and production["hosts"][1] == "qa.example.com"
+    assert _vs([files["staging"]], "qa-edge")["spec"]["hosts"] == ["qa.staging.example.com"]
+    assert _vs([files["production"]], "qa-edge")["spec"]["hosts"] == ["qa.example.com"]
     assert _split(staging["http"][0]) == [("v1", 50), ("v2", 50)]
     assert _split(production["http"][0]) == [("v1", 95), ("v2", 5)]
-    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in by_kind(files["staging"].objects, "Deployment")}
+    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in model_deployments(files["staging"].objects)}
     assert replicas == {"qa-v1": 1, "qa-v2": 1}
     assert "fault" in staging["http"][0] and "fault" not in production["http"][0]
 

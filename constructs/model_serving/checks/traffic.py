@@ -148,7 +148,8 @@ def _read_subsets(view: EnvView, objects: list[dict]) -> None:
     for obj in objects:
         kind, meta, spec = obj["kind"], obj["metadata"], obj.get("spec") or {}
         if kind == "Gateway":
-            hosts = sorted({h for s in spec.get("servers", []) for h in s.get("hosts", [])})
+            # Server hosts may be scoped `namespace/host`; the host is what clients send.
+            hosts = sorted({h.split("/")[-1] for s in spec.get("servers", []) for h in s.get("hosts", [])})
             view.gateways[f"{meta.get('namespace', '')}/{meta['name']}"] = hosts
         elif kind == "DestinationRule":
             target = view.model(model_of(spec.get("host", meta["name"])))
@@ -178,8 +179,9 @@ def _read_routes(view: EnvView, vs: dict) -> None:
     edge = [g if "/" in g else f"{meta.get('namespace', '')}/{g}" for g in gateways if g != "mesh"]
     prefix = "/"
     if "mesh" not in gateways:
-        # A gateway-only VirtualService serves the model under the URI prefix its routes match.
-        prefixes = [b["uri"].get("prefix") for r in http for b in r.get("match", []) if "uri" in b]
+        # A gateway-only VirtualService serves the model under the URI prefix its routes match
+        # and rewrite to `/` (without a rewrite, a uri match is an A/B rule, not the mount point).
+        prefixes = [b["uri"].get("prefix") for r in http if r.get("rewrite") for b in r.get("match", []) if "uri" in b]
         prefix = next((p for p in prefixes if p), "/")
     for h in spec.get("hosts", []):
         if ".svc." not in h:

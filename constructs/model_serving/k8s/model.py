@@ -16,6 +16,8 @@ from model_serving.k8s.workload import ModelVersion
 
 k8s = kplus.k8s
 CLUSTER_DOMAIN = "cluster.local"
+# Services are visible mesh-wide unless this annotation narrows them (istiod reads it per Service).
+EXPORT_TO = "networking.istio.io/exportTo"
 
 
 class ServedModel(Construct):
@@ -36,6 +38,10 @@ class ServedModel(Construct):
     - `jwt`: require a token of this issuer on gateway requests (default none).
     - `metrics_from`: namespaces that may scrape the sidecar metrics port (default none).
     - `cluster_domain`: the cluster's DNS domain (default `cluster.local`).
+
+    Scope: the Service, DestinationRule and mesh VirtualService are exported to the model's
+    namespace, the gateway's and the consumers' namespaces only; the edge VirtualService to the
+    gateway's namespace only. A proxy anywhere else receives none of the model's configuration.
     """
 
     def __init__(
@@ -55,15 +61,20 @@ class ServedModel(Construct):
         )
         for version in spec.versions:
             self._version(version)
+        gateway_namespace = gateway.workload.namespace if gateway is not None and spec.host else None
+        self.export_to = export_to(namespace, gateway_namespace, [c.namespace for c in spec.consumers])
         self._service()
         ModelDestinationRule(
             self, "DestinationRule", app=name, namespace=namespace, host=self.host, versions=list(spec.versions),
             connection_pool=spec.connection_pool, outlier_detection=spec.outlier_detection,
-            load_balancer=spec.load_balancer,
+            load_balancer=spec.load_balancer, export_to=self.export_to,
         )
         identity = None
         if gateway is not None:
-            identity = GatewayIdentity(gateway.workload.namespace, gateway.workload.service_account, request_principals(jwt))
+            identity = GatewayIdentity(
+                gateway.workload.namespace, gateway.workload.service_account, request_principals(jwt),
+                tuple(sorted(gateway.workload.selector.items())),
+            )
         ModelAccess(
             self, "Access", app=name, namespace=namespace, port=spec.port, gateway=identity,
             consumers=spec.consumers, metrics_from=metrics_from,
@@ -87,7 +98,10 @@ class ServedModel(Construct):
         protocol = self.spec.protocol
         k8s.KubeService(
             self, "Resource",
-            metadata=k8s.ObjectMeta(name=self.name, namespace=self.namespace, labels=labels(self.name)),
+            metadata=k8s.ObjectMeta(
+                name=self.name, namespace=self.namespace, labels=labels(self.name),
+                annotations={EXPORT_TO: ",".join(self.export_to)},
+            ),
             spec=k8s.ServiceSpec(
                 selector=labels(self.name),
                 ports=[k8s.ServicePort(
@@ -105,4 +119,13 @@ class ServedModel(Construct):
             self, "Routes", app=self.name, namespace=self.namespace, host=self.host, port=spec.port,
             routes=plan_routes(self.name, spec, secure_cookies=gateway.secure if gateway else False),
             external_host=spec.host, prefix=spec.prefix, gateway=gateway.ref if gateway and spec.host else None,
+            export_to=export_to(self.namespace, None, [c.namespace for c in spec.consumers]),
+            edge_export_to=export_to(self.namespace, gateway.workload.namespace, [])[-1:] if gateway else None,
         )
+
+
+def export_to(namespace: str, gateway_namespace: str | None, consumers: list[str]) -> list[str]:
+    """Istio `exportTo`: `.` (the model's namespace), then the gateway's and consumers' namespaces, sorted."""
+    others = sorted({ns for ns in [*consumers, *([gateway_namespace] if gateway_namespace else [])] if ns != namespace})
+    return [".", *others]
+

@@ -30,12 +30,13 @@ class ModelDestinationRule(Construct):
     Props: `app`, `namespace`, `host` (the Service's FQDN), `versions` (subset names, each selecting
     pods labelled `version: <name>`); `connection_pool`, `outlier_detection` and `load_balancer`
     default to the fleet's defaults (see fleet.resilience). mTLS is always ISTIO_MUTUAL.
+    `export_to`: the namespaces whose proxies see it (default all, Istio's default).
     """
 
     def __init__(
         self, scope: Construct, id: str, *, app: str, namespace: str, host: str, versions: Sequence[str],
         connection_pool: ConnectionPool = ConnectionPool(), outlier_detection: OutlierDetection = OutlierDetection(),
-        load_balancer: LoadBalancer = LoadBalancer(),
+        load_balancer: LoadBalancer = LoadBalancer(), export_to: Sequence[str] | None = None,
     ) -> None:
         super().__init__(scope, id)
         if not versions:
@@ -45,6 +46,7 @@ class ModelDestinationRule(Construct):
             metadata=cdk8s.ApiObjectMetadata(name=app, namespace=namespace, labels=labels(app)),
             spec=istio.DestinationRuleSpec(
                 host=host,
+                export_to=list(export_to) if export_to else None,
                 traffic_policy=istio.DestinationRuleSpecTrafficPolicy(
                     tls=istio.DestinationRuleSpecTrafficPolicyTls(mode=MUTUAL),
                     connection_pool=_pool(connection_pool),
@@ -182,42 +184,45 @@ def _metadata(name: str, namespace: str, app: str) -> cdk8s.ApiObjectMetadata:
 
 
 class ModelRoutes(Construct):
-    """The model's VirtualService (Resource), named after it, for the mesh and (when exposed) the gateway.
+    """The model's VirtualService (Resource) for the mesh and, when exposed, `<model>-edge` (Edge) for the gateway.
 
-    Without a prefix one VirtualService serves both the in-mesh host and the external host.
-    With a prefix the external host is shared with other models, so the gateway routes live in
-    a second VirtualService `<model>-edge` (Edge) and the mesh one keeps the Service host alone.
+    The external host is bound to the gateway only: sidecars never learn it. Routes limited to
+    in-mesh callers (`only="mesh"`) stay out of the edge; routes keyed on a JWT claim
+    (`only="gateway"`) stay out of the mesh, where no JWT has been validated. With a prefix the
+    external host is shared with other models, so edge routes match the prefix and rewrite it to `/`.
 
     Props: `app`, `namespace`, `host` (the Service's FQDN), `port`, `routes` (the decided
     RoutePlans, in match order); `external_host`, `prefix` and `gateway` ("ns/name") when the
-    model is exposed (default: mesh-only).
+    model is exposed (default: mesh-only); `export_to` (namespaces whose sidecars see the mesh
+    routes) and `edge_export_to` (the gateway's namespace) (default all, Istio's default).
     """
 
     def __init__(
         self, scope: Construct, id: str, *, app: str, namespace: str, host: str, port: int,
         routes: Sequence[RoutePlan], external_host: str | None = None, prefix: str | None = None,
-        gateway: str | None = None,
+        gateway: str | None = None, export_to: Sequence[str] | None = None, edge_export_to: Sequence[str] | None = None,
     ) -> None:
         super().__init__(scope, id)
         if external_host and not gateway:
             raise ValueError(f"routes of {app}: external host {external_host} needs a gateway; pass gateway='ns/name'")
-        exposed_here = external_host is not None and prefix is None
         istio.VirtualService(
             self, "Resource",
             metadata=_metadata(app, namespace, app),
             spec=istio.VirtualServiceSpec(
-                hosts=[host, external_host] if exposed_here and external_host else [host],
-                gateways=[gateway, "mesh"] if exposed_here and gateway else ["mesh"],
-                http=[http_route(r, host=host, port=port) for r in routes],
+                hosts=[host], gateways=["mesh"], export_to=list(export_to) if export_to else None,
+                http=[http_route(r, host=host, port=port) for r in routes if r.only != "gateway"],
             ),
         )
-        if external_host is not None and prefix is not None and gateway is not None:
+        if external_host is not None and gateway is not None:
+            edge = [r for r in routes if r.only != "mesh"]
+            if prefix is not None:
+                edge = edge_routes(edge, prefix=prefix, gateway=gateway)
             istio.VirtualService(
                 self, "Edge",
                 metadata=_metadata(f"{app}-edge", namespace, app),
                 spec=istio.VirtualServiceSpec(
-                    hosts=[external_host],
-                    gateways=[gateway],
-                    http=[http_route(r, host=host, port=port) for r in edge_routes(routes, prefix=prefix, gateway=gateway)],
+                    hosts=[external_host], gateways=[gateway],
+                    export_to=list(edge_export_to) if edge_export_to else None,
+                    http=[http_route(r, host=host, port=port) for r in edge],
                 ),
             )
