@@ -177,7 +177,11 @@ def test_the_fleet_runs_its_own_gateway_and_admits_exactly_it(reference) -> None
     _named(objects, "ServiceAccount", "ai-services", "ai-model-gateway")
     [gateway] = by_kind(objects, "Gateway")
     assert gateway["spec"]["selector"] == pods
-    [network] = by_kind(objects, "NetworkPolicy")
+    # The gateway's own pods: anyone, but only to the HTTPS port and the load balancer's health check.
+    own = _named(objects, "NetworkPolicy", "ai-services", "ai-model-gateway")["spec"]
+    assert own["podSelector"] == {"matchLabels": pods}
+    assert own["ingress"] == [{"ports": [{"port": 443, "protocol": "TCP"}, {"port": 15021, "protocol": "TCP"}]}]
+    network = _named(objects, "NetworkPolicy", "ai-services", "ai-model")
     assert network["spec"]["ingress"][0]["from"] == [{
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ai-services"}},
         "podSelector": {"matchLabels": pods},
@@ -284,7 +288,7 @@ def _namespaces(rule: dict) -> list[str]:
 
 
 def test_network_policy_admits_only_the_gateway_and_consumer_namespaces(reference, secure) -> None:
-    [network] = by_kind(objects_of(reference[1]), "NetworkPolicy")
+    network = _named(objects_of(reference[1]), "NetworkPolicy", "ai-services", "ai-model")
     assert network["spec"]["policyTypes"] == ["Ingress"]
     assert network["spec"]["podSelector"] == {"matchLabels": {"app": "ai-model"}}
     [rule] = network["spec"]["ingress"]
@@ -302,6 +306,9 @@ def test_metrics_from_opens_only_the_sidecar_metrics_port(secure) -> None:
     assert _namespaces(serving) == ["ai-prod"]
     assert _namespaces(metrics) == ["monitoring"]
     assert metrics["ports"] == [{"port": 15020, "protocol": "TCP"}]
+    _, gateway_metrics = _named(secure[1], "NetworkPolicy", "ai-prod", "ai-prod-gateway")["spec"]["ingress"]
+    assert _namespaces(gateway_metrics) == ["monitoring"]
+    assert gateway_metrics["ports"] == [{"port": 15020, "protocol": "TCP"}, {"port": 15090, "protocol": "TCP"}]
 
 
 # --- edge ------------------------------------------------------------------------------------

@@ -47,7 +47,9 @@ def test_gateway_runs_its_pods_serves_https_and_redirects_port_80_with_308(synth
         revision="canary",
     )))
     assert kinds(objects) == ["ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-                              "Gateway", "Gateway", "VirtualService"]
+                              "NetworkPolicy", "Gateway", "Gateway", "VirtualService"]
+    ports = [p["port"] for p in one(objects, "NetworkPolicy")["spec"]["ingress"][0]["ports"]]
+    assert ports == [80, 443, 15021]  # the redirect needs port 80 open too
     servers = one(objects, "Gateway", "gw")["spec"]["servers"]
     assert [(s["port"]["number"], s["hosts"]) for s in servers] == [(443, ["ai/a.example.com"])]
     assert servers[0]["tls"]["credentialName"] == "cert"

@@ -29,7 +29,7 @@ class ModelServingChart(cdk8s.Chart):
         gateway = FleetGateway(
             self, "Gateway", name=env.gateway_name, namespace=env.namespace, hosts=env.gateway.hosts,
             tls=env.gateway.tls, plain_http=env.gateway.plain_http, workload=env.gateway.workload,
-            deployment=env.gateway.deployment, revision=env.istio_revision,
+            deployment=env.gateway.deployment, revision=env.istio_revision, metrics_from=env.metrics_from,
         )
         for name, model in sorted(env.models.items()):
             ServedModel(

@@ -31,7 +31,8 @@ class FleetGateway(Construct):
     Props: `name`, `namespace`, `hosts` (exactly these, scoped to `namespace`: never an implicit
     "*"); `tls` (HTTPS, required unless `plain_http`); `plain_http` (default false: port 80 is
     not served); `workload` (a shared gateway elsewhere, named explicitly; default none: an
-    IngressGateway `<name>` in `namespace`, shaped by `deployment`, injected with `revision`).
+    IngressGateway `<name>` in `namespace`, shaped by `deployment`, injected with `revision`,
+    scraped from `metrics_from`).
 
     With `tls.https_redirect`, a second Gateway `<name>-http` (Http) takes port 80 and its
     VirtualService `<name>-https-redirect` (Redirect) answers 308, so POSTs stay POSTs.
@@ -45,7 +46,7 @@ class FleetGateway(Construct):
     def __init__(
         self, scope: Construct, id: str, *, name: str, namespace: str, hosts: Sequence[str],
         tls: Tls | None = None, plain_http: bool = False, workload: GatewayWorkload | None = None,
-        deployment: GatewayDeployment = GatewayDeployment(), revision: str | None = None,
+        deployment: GatewayDeployment = GatewayDeployment(), revision: str | None = None, metrics_from: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id)
         if not hosts:
@@ -64,6 +65,7 @@ class FleetGateway(Construct):
             ports += [80] if plain_http or redirect else []
             IngressGateway(
                 self, "Workload", name=name, namespace=namespace, ports=ports, deployment=deployment, revision=revision,
+                metrics_from=metrics_from,
             )
         istio.Gateway(
             self, "Resource",
