@@ -216,6 +216,7 @@ def test_a_shared_gateway_is_named_explicitly_and_admitted_exactly(base_config: 
     base_config["environments"]["production"]["gateway"]["workload"] = {
         "namespace": "istio-ingress", "serviceAccount": "istio-ingress", "selector": {"istio": "ingress"},
     }
+    base_config["environments"]["production"]["gateway"]["tls"]["httpsRedirect"] = True
     _, outputs = synth_data(base_config)
     objects = objects_of(outputs)
     assert model_deployments(objects) == by_kind(objects, "Deployment")  # no gateway pods of our own
@@ -226,11 +227,12 @@ def test_a_shared_gateway_is_named_explicitly_and_admitted_exactly(base_config: 
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}},
         "podSelector": {"matchLabels": {"istio": "ingress"}},
     }]
-    [gateway] = by_kind(objects, "Gateway")
-    assert gateway["spec"]["selector"] == {"istio": "ingress"}
-    # The gateway's proxies must see the Service, its subsets and the edge routes.
+    assert [g["spec"]["selector"] for g in by_kind(objects, "Gateway")] == [{"istio": "ingress"}] * 2
+    # The gateway's proxies must see the Service, its subsets, the edge routes and the redirect.
     edge = _named(objects, "VirtualService", "ai-services", "ai-model-edge")
     assert edge["spec"]["exportTo"] == ["istio-ingress"]
+    redirect = _named(objects, "VirtualService", "ai-services", "ai-model-gateway-https-redirect")
+    assert redirect["spec"]["exportTo"] == ["istio-ingress"]
     assert _named(objects, "DestinationRule", "ai-services", "ai-model")["spec"]["exportTo"] == [".", "istio-ingress"]
 
 

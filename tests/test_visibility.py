@@ -6,7 +6,7 @@ import sys
 from functools import cache
 from typing import Any
 
-from helpers import ROOT, objects_of, synth_data
+from helpers import ROOT, load_yaml, objects_of, synth_data
 from model_serving.checks.visibility import Proxy, Received, exported, received, unscoped
 
 NS = "ai-fleet"  # the namespace of examples/fleet.yaml, which the generated fleets copy
@@ -98,3 +98,17 @@ def test_200_models_reach_only_their_own_namespace_and_gateway() -> None:
     assert report["unrelated"][1].foreign_clusters == 802
     # The external hosts are bound to the gateway only: sidecars hold one virtual host per model.
     assert fleet.virtual_hosts == 200 and gateway.virtual_hosts == 101  # 100 llm hosts + the shared api host
+
+
+def test_a_shared_gateway_elsewhere_still_receives_the_models_it_serves() -> None:
+    data = load_yaml(ROOT / "serving.yaml")
+    gateway = data["environments"]["production"]["gateway"]
+    gateway["workload"] = {"namespace": "istio-ingress", "serviceAccount": "istio-ingress", "selector": {"istio": "ingress"}}
+    gateway["tls"]["httpsRedirect"] = True
+    objects = objects_of(synth_data(data)[1])
+    shared = received(objects, Proxy("istio-ingress", (("app", "istio-ingress"), ("istio", "ingress")), gateway=True),
+                      namespaces=["ai-services"])
+    # ai-model: 1 port + 2 subsets; the edge route and the port-80 redirect.
+    assert (shared.foreign_clusters, shared.foreign_routes) == (3, 2)
+    # Other proxies of that namespace see the Service (a default route) but none of our VirtualServices.
+    assert received(objects, Proxy("istio-ingress"), namespaces=["ai-services"]).foreign_routes == 1

@@ -88,13 +88,18 @@ class FleetGateway(Construct):
             self, "Redirect",
             metadata=cdk8s.ApiObjectMetadata(name=f"{self.name}-https-redirect", namespace=self.namespace),
             spec=istio.VirtualServiceSpec(
-                hosts=list(self.hosts), gateways=[f"{self.namespace}/{http}"], export_to=["."],
+                hosts=list(self.hosts), gateways=[f"{self.namespace}/{http}"], export_to=[self._pods_namespace],
                 http=[istio.VirtualServiceSpecHttp(
                     name="https-redirect",
                     redirect=istio.VirtualServiceSpecHttpRedirect(scheme="https", redirect_code=308),
                 )],
             ),
         )
+
+    @property
+    def _pods_namespace(self) -> str:
+        """The gateway pods' namespace as `exportTo` writes it: their proxies must see the VirtualService."""
+        return "." if self.workload.namespace == self.namespace else self.workload.namespace
 
     @property
     def principal(self) -> str:
