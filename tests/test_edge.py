@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from helpers import by_kind, objects_of, synth_data
+from model_serving.commands.trafficmap import match_lines
 from model_serving.fleet.load import ConfigError, parse_fleet
+from model_serving.fleet.routes import plan_routes
 
 ISSUER = "https://auth.example.com/"
 PIN = {"name": "pinned", "match": {"headers": {"x-model-version": "v2"}}, "version": "v2"}
@@ -164,3 +166,11 @@ def test_objects_are_exported_to_the_namespaces_that_call_them(base_config: dict
     assert _vs(objects, "ai-model-edge")["spec"]["exportTo"] == ["."]
     [sidecar] = by_kind(objects, "Sidecar")
     assert sidecar["spec"] == {"egress": [{"hosts": ["./*", "istio-system/*", "vectors/*", "*/api.example.net"]}]}
+
+
+def test_the_traffic_map_says_who_may_take_a_limited_route(example) -> None:
+    fleet, _ = example("ab-test")
+    routes = {r.name: r for r in plan_routes("recommender", fleet.environments["production"].models["recommender"])}
+    assert match_lines(routes["pinned-version"]) == ["header x-model-version = v2", "in-mesh callers only"]
+    assert match_lines(routes["beta-cohort"]) == [
+        "header x-user-cohort = beta", "token claim cohort = beta", "through the gateway only"]
