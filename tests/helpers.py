@@ -42,6 +42,17 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def is_gateway(deployment: dict) -> bool:
+    """Ingress gateway pods (Istio's gateway injection template), not a model version."""
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    return annotations.get("inject.istio.io/templates") == "gateway"
+
+
+def model_deployments(objects: list[dict]) -> list[dict]:
+    """The Deployments of model versions (the fleet's gateway pods left out)."""
+    return [d for d in by_kind(objects, "Deployment") if not is_gateway(d)]
+
+
 def pod_templates(objects: list[dict]) -> list[tuple[str, dict[str, str]]]:
     return [
         (o["metadata"]["namespace"], o["spec"]["template"]["metadata"]["labels"])
@@ -72,7 +83,9 @@ def assert_invariants(objects: list[dict]) -> None:
     namespaces = {n["metadata"]["name"]: n for n in by_kind(objects, "Namespace")}
 
     for ns in namespaces.values():
-        assert ns["metadata"]["labels"].get("istio-injection") == "enabled", f"namespace {ns['metadata']['name']} not injected"
+        labels = ns["metadata"]["labels"]
+        assert labels.get("istio-injection") == "enabled" or labels.get("istio.io/rev"), f"namespace {ns['metadata']['name']} not injected"
+    gateway_pods = [d["spec"]["template"]["metadata"]["labels"] for d in by_kind(objects, "Deployment") if is_gateway(d)]
     for obj in objects:
         if obj["kind"] != "Namespace":
             assert obj["metadata"]["namespace"] in namespaces, f"{obj['kind']} {obj['metadata']['name']} outside our namespaces"
@@ -82,6 +95,8 @@ def assert_invariants(objects: list[dict]) -> None:
         assert any(selects(selector, labels) for ns, labels in templates if ns == svc["metadata"]["namespace"]), (
             f"Service {host} selects no pods"
         )
+        if any(selects(selector, labels) for labels in gateway_pods):
+            continue  # the gateway's Service: clients' ports, not mesh protocols
         for port in svc["spec"]["ports"]:
             assert port["name"].split("-")[0] in ("http", "grpc", "http2") and port.get("appProtocol"), port
 
@@ -104,6 +119,8 @@ def assert_invariants(objects: list[dict]) -> None:
                 if host not in services:
                     assert host_covered(host, server_hosts), f"{host} of {name} not in Gateway {ref}"
         for route in vs["spec"]["http"]:
+            if "redirect" in route:
+                continue
             weights = [d.get("weight") for d in route["route"]]
             if len(weights) > 1:
                 assert all(w is not None and w >= 0 for w in weights) and sum(weights) == 100, (name, route["name"], weights)

@@ -31,5 +31,6 @@ def test_readme_composition_example_writes_its_own_folder(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["compose.py", "manifests"]
     objects = [o for o in yaml.safe_load_all((tmp_path / "manifests" / "team-a.k8s.yaml").read_text()) if o]
     kinds = [o["kind"] for o in objects]
-    assert kinds[:2] == ["ConfigMap", "Gateway"] and kinds[-1] == "VirtualService"
+    # The ConfigMap, then the gateway's own pods (ServiceAccount first) and its Gateway; routes last.
+    assert kinds[:2] == ["ConfigMap", "ServiceAccount"] and "Gateway" in kinds and kinds[-1] == "VirtualService"
     assert tree(ROOT / "dist") == before

@@ -5,7 +5,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from helpers import ROOT, assert_apply_order, assert_invariants, by_kind, objects_of
+from helpers import ROOT, assert_apply_order, assert_invariants, by_kind, model_deployments, objects_of
 
 
 def test_constructs_library_is_not_shadowed_by_the_source_root() -> None:
@@ -48,7 +48,7 @@ def test_namespace_is_injected_and_first(reference) -> None:
 
 
 def test_deployments_carry_app_and_version_labels_and_a_port(reference) -> None:
-    for dep in by_kind(objects_of(reference[1]), "Deployment"):
+    for dep in model_deployments(objects_of(reference[1])):
         labels = dep["spec"]["template"]["metadata"]["labels"]
         assert labels == {"app": "ai-model", "version": dep["metadata"]["name"].rsplit("-", 1)[1]}
         assert dep["spec"]["selector"]["matchLabels"] == labels
@@ -58,7 +58,7 @@ def test_deployments_carry_app_and_version_labels_and_a_port(reference) -> None:
 
 
 def test_service_selects_every_version_on_a_named_http_port(reference) -> None:
-    (svc,) = by_kind(objects_of(reference[1]), "Service")
+    (svc,) = [s for s in by_kind(objects_of(reference[1]), "Service") if s["metadata"]["name"] == "ai-model"]
     assert svc["spec"]["selector"] == {"app": "ai-model"}
     (port,) = svc["spec"]["ports"]
     assert port["name"] == "http" and port["appProtocol"] == "http"
@@ -84,11 +84,11 @@ def test_destination_rule_uses_fqdn_host_and_version_subsets(reference) -> None:
     ]
 
 
-def test_gateway_selects_ingress_and_serves_the_external_host_on_80(reference) -> None:
+def test_gateway_selects_its_own_pods_and_serves_the_scoped_external_host_on_443(reference) -> None:
     (gw,) = by_kind(objects_of(reference[1]), "Gateway")
-    assert gw["spec"]["selector"] == {"istio": "ingressgateway"}
+    assert gw["spec"]["selector"] == {"app": "ai-model-gateway", "istio": "ai-model-gateway"}
     ports = {s["port"]["number"]: s for s in gw["spec"]["servers"]}
-    assert ports[80]["port"]["protocol"] == "HTTP" and ports[80]["hosts"] == ["ai-model.example.com"]
+    assert list(ports) == [443] and ports[443]["hosts"] == ["ai-services/ai-model.example.com"]
 
 
 def test_istio_kinds_are_v1(reference) -> None:

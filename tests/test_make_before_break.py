@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import assert_apply_order, by_kind, synth_data, tree
+from helpers import assert_apply_order, by_kind, model_deployments, synth_data, tree
 from model_serving.commands.cli import main
 from model_serving.commands.plan import read_dir
 from model_serving.commands.synth import run
@@ -59,7 +59,7 @@ def test_removal_in_two_steps_keeps_the_subset_until_nothing_routes_to_it(projec
     objects = [o for objs in read_dir(project / "dist").values() for o in objs]
     (rule,) = by_kind(objects, "DestinationRule")
     assert [s["name"] for s in rule["spec"]["subsets"]] == ["v1", "v2"]  # v1 still defined ...
-    v1 = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "ai-model-v1"]
+    v1 = [d for d in model_deployments(objects) if d["metadata"]["name"] == "ai-model-v1"]
     assert v1 and v1[0]["spec"]["replicas"] == 2  # ... and still has its pods
     for service in by_kind(objects, "VirtualService"):  # the mesh's and the gateway's
         weights = {d["destination"]["subset"]: d["weight"] for d in service["spec"]["http"][-1]["route"]}
@@ -70,7 +70,7 @@ def test_removal_in_two_steps_keeps_the_subset_until_nothing_routes_to_it(projec
     objects = [o for objs in read_dir(project / "dist").values() for o in objs]
     (rule,) = by_kind(objects, "DestinationRule")
     assert [s["name"] for s in rule["spec"]["subsets"]] == ["v2"]
-    assert [d["metadata"]["name"] for d in by_kind(objects, "Deployment")] == ["ai-model-v2"]
+    assert [d["metadata"]["name"] for d in model_deployments(objects)] == ["ai-model-v2"]
 
 
 def test_fails_when_an_ab_route_still_targets_the_version(project: Path, base_config: dict, capsys) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import ROOT, by_kind, objects_of
+from helpers import ROOT, by_kind, model_deployments, objects_of
 from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.units import parse_duration
 
@@ -39,7 +39,7 @@ def test_every_route_has_explicit_retries_that_fit_its_timeout(name: str, exampl
 def test_destination_rules_break_circuits_and_never_eject_a_whole_version(name: str, example) -> None:
     objects = objects_of(example(name)[1])
     smallest = {}
-    for dep in by_kind(objects, "Deployment"):
+    for dep in model_deployments(objects):
         smallest.setdefault(dep["metadata"]["labels"]["app"], []).append(dep["spec"].get("replicas"))
     hpa_min = {h["metadata"]["labels"]["app"]: h["spec"]["minReplicas"] for h in by_kind(objects, "HorizontalPodAutoscaler")}
     for dr in by_kind(objects, "DestinationRule"):

@@ -12,12 +12,17 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT, by_kind, objects_of, selects, synth_data
+from helpers import ROOT, by_kind, model_deployments, objects_of, selects, synth_data
 from model_serving.checks.analyze import analyze
 from model_serving.fleet.load import ConfigError, parse_fleet
 
 DIGEST = "@sha256:" + "4f1c3a0e2b9d8c7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f"
-GATEWAY = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+GATEWAY = "cluster.local/ns/ai-services/sa/ai-model-gateway"  # the fleet's own gateway in the reference
+
+
+def gateway_of(namespace: str) -> str:
+    """The identity of an environment's own gateway (named `<namespace>-gateway` by default)."""
+    return f"cluster.local/ns/{namespace}/sa/{namespace}-gateway"
 ISSUER = "https://auth.example.com/"
 
 
@@ -147,7 +152,7 @@ def test_consumers_become_allow_rules_for_their_namespace_or_identity(secure) ->
     policy = _named(secure[1], "AuthorizationPolicy", "ai-staging", "llm")
     assert policy["spec"]["action"] == "ALLOW"
     assert policy["spec"]["rules"] == [
-        {"from": [{"source": {"principals": [GATEWAY]}}]},
+        {"from": [{"source": {"principals": [gateway_of("ai-staging")]}}]},
         {"from": [{"source": {"namespaces": ["batch"]}}]},
         {
             "from": [{"source": {"principals": ["cluster.local/ns/apps/sa/frontend"]}}],
@@ -156,25 +161,94 @@ def test_consumers_become_allow_rules_for_their_namespace_or_identity(secure) ->
     ]
 
 
-def test_gateway_identity_follows_the_declared_gateway_workload(base_config: dict) -> None:
-    base_config["environments"]["production"]["gateway"]["workload"] = {
-        "namespace": "edge", "serviceAccount": "edge-gateway", "selector": {"app": "edge-gateway"},
+def test_the_fleet_runs_its_own_gateway_and_admits_exactly_it(reference) -> None:
+    objects = objects_of(reference[1])
+    [deployment] = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "ai-model-gateway"]
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"] == {"inject.istio.io/templates": "gateway"}
+    assert template["metadata"]["labels"] == {"app": "ai-model-gateway", "istio": "ai-model-gateway",
+                                              "sidecar.istio.io/inject": "true"}
+    assert [c["image"] for c in template["spec"]["containers"]] == ["auto"]
+    assert template["spec"]["serviceAccountName"] == "ai-model-gateway"
+    pods = {"app": "ai-model-gateway", "istio": "ai-model-gateway"}
+    assert _named(objects, "Service", "ai-services", "ai-model-gateway")["spec"]["type"] == "LoadBalancer"
+    assert _named(objects, "HorizontalPodAutoscaler", "ai-services", "ai-model-gateway")["spec"]["minReplicas"] == 2
+    assert _named(objects, "PodDisruptionBudget", "ai-services", "ai-model-gateway")["spec"]["minAvailable"] == 1
+    _named(objects, "ServiceAccount", "ai-services", "ai-model-gateway")
+    [gateway] = by_kind(objects, "Gateway")
+    assert gateway["spec"]["selector"] == pods
+    # The gateway's own pods: anyone, but only to the HTTPS port and the load balancer's health check.
+    own = _named(objects, "NetworkPolicy", "ai-services", "ai-model-gateway")["spec"]
+    assert own["podSelector"] == {"matchLabels": pods}
+    assert own["ingress"] == [{"ports": [{"port": 443, "protocol": "TCP"}, {"port": 15021, "protocol": "TCP"}]}]
+    network = _named(objects, "NetworkPolicy", "ai-services", "ai-model")
+    assert network["spec"]["ingress"][0]["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ai-services"}},
+        "podSelector": {"matchLabels": pods},
+    }]
+
+
+def test_gateway_pods_meet_the_restricted_pod_security_standard(reference) -> None:
+    [gateway] = [d for d in by_kind(objects_of(reference[1]), "Deployment") if d not in model_deployments(objects_of(reference[1]))]
+    spec = gateway["spec"]["template"]["spec"]
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    # The one sysctl Pod Security counts as safe (baseline and restricted), so the proxy may bind 80/443.
+    assert spec["securityContext"]["sysctls"] == [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
+    assert spec["automountServiceAccountToken"] is False
+    [proxy] = spec["containers"]
+    assert proxy["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                        "privileged": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True}
+
+
+def test_service_type_and_replicas_of_the_own_gateway_are_configurable(base_config: dict) -> None:
+    base_config["environments"]["production"]["gateway"]["deployment"] = {
+        "serviceType": "NodePort", "minReplicas": 1, "maxReplicas": 3,
     }
+    objects = objects_of(synth_data(base_config)[1])
+    assert _named(objects, "Service", "ai-services", "ai-model-gateway")["spec"]["type"] == "NodePort"
+    assert _named(objects, "HorizontalPodAutoscaler", "ai-services", "ai-model-gateway")["spec"]["maxReplicas"] == 3
+    # One pod minimum: a budget of minAvailable 1 would block every node drain.
+    assert _named(objects, "PodDisruptionBudget", "ai-services", "ai-model-gateway")["spec"]["maxUnavailable"] == 1
+
+
+def test_a_shared_gateway_is_named_explicitly_and_admitted_exactly(base_config: dict) -> None:
+    # The Helm chart istio/gateway, release istio-ingress in namespace istio-ingress.
+    base_config["environments"]["production"]["gateway"]["workload"] = {
+        "namespace": "istio-ingress", "serviceAccount": "istio-ingress", "selector": {"istio": "ingress"},
+    }
+    base_config["environments"]["production"]["gateway"]["tls"]["httpsRedirect"] = True
     _, outputs = synth_data(base_config)
     objects = objects_of(outputs)
+    assert model_deployments(objects) == by_kind(objects, "Deployment")  # no gateway pods of our own
     [policy] = by_kind(objects, "AuthorizationPolicy")
-    assert policy["spec"]["rules"][0]["from"][0]["source"]["principals"] == ["cluster.local/ns/edge/sa/edge-gateway"]
+    assert policy["spec"]["rules"][0]["from"][0]["source"]["principals"] == ["cluster.local/ns/istio-ingress/sa/istio-ingress"]
     [network] = by_kind(objects, "NetworkPolicy")
-    assert network["spec"]["ingress"][0]["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge"}}}
-    ]
-    [gateway] = by_kind(objects, "Gateway")
-    assert gateway["spec"]["selector"] == {"app": "edge-gateway"}
+    assert network["spec"]["ingress"][0]["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}},
+        "podSelector": {"matchLabels": {"istio": "ingress"}},
+    }]
+    assert [g["spec"]["selector"] for g in by_kind(objects, "Gateway")] == [{"istio": "ingress"}] * 2
+    # The gateway's proxies must see the Service, its subsets, the edge routes and the redirect.
+    edge = _named(objects, "VirtualService", "ai-services", "ai-model-edge")
+    assert edge["spec"]["exportTo"] == ["istio-ingress"]
+    redirect = _named(objects, "VirtualService", "ai-services", "ai-model-gateway-https-redirect")
+    assert redirect["spec"]["exportTo"] == ["istio-ingress"]
+    assert _named(objects, "DestinationRule", "ai-services", "ai-model")["spec"]["exportTo"] == [".", "istio-ingress"]
+
+
+@pytest.mark.parametrize("workload", [
+    {"namespace": "istio-system"},
+    {"namespace": "istio-system", "serviceAccount": "istio-ingressgateway-service-account"},
+    {"namespace": "istio-system", "serviceAccount": "x", "selector": {}},
+])
+def test_a_shared_gateway_must_be_named_completely(base_config: dict, workload: dict) -> None:
+    base_config["environments"]["production"]["gateway"]["workload"] = workload
+    assert "gateway.workload" in _error(base_config)
 
 
 def test_every_model_pod_is_selected_by_an_allow_policy_and_a_network_policy(reference, secure) -> None:
     for objects in (objects_of(reference[1]), secure[1]):
-        for deployment in by_kind(objects, "Deployment"):
+        for deployment in model_deployments(objects):
             namespace = deployment["metadata"]["namespace"]
             pod = deployment["spec"]["template"]["metadata"]["labels"]
             for kind, selector in (("AuthorizationPolicy", "selector"), ("NetworkPolicy", "podSelector")):
@@ -198,14 +272,14 @@ def test_jwt_validates_tokens_and_requires_one_on_gateway_requests(secure) -> No
     }
     rules = _named(objects, "AuthorizationPolicy", "ai-prod", "llm")["spec"]["rules"]
     # Gateway traffic needs our issuer's token; mesh consumers are identified by mTLS alone.
-    assert rules[0] == {"from": [{"source": {"principals": [GATEWAY], "requestPrincipals": [f"{ISSUER}/*"]}}]}
+    assert rules[0] == {"from": [{"source": {"principals": [gateway_of("ai-prod")], "requestPrincipals": [f"{ISSUER}/*"]}}]}
     assert all("requestPrincipals" not in rule["from"][0]["source"] for rule in rules[1:])
 
 
 def test_no_jwt_objects_unless_declared(secure) -> None:
     assert [o for o in by_kind(secure[1], "RequestAuthentication") if o["metadata"]["namespace"] == "ai-staging"] == []
     staging = _named(secure[1], "AuthorizationPolicy", "ai-staging", "embed")
-    assert staging["spec"]["rules"] == [{"from": [{"source": {"principals": [GATEWAY]}}]}]
+    assert staging["spec"]["rules"] == [{"from": [{"source": {"principals": [gateway_of("ai-staging")]}}]}]
 
 
 # --- network policy --------------------------------------------------------------------------
@@ -216,62 +290,88 @@ def _namespaces(rule: dict) -> list[str]:
 
 
 def test_network_policy_admits_only_the_gateway_and_consumer_namespaces(reference, secure) -> None:
-    [network] = by_kind(objects_of(reference[1]), "NetworkPolicy")
+    network = _named(objects_of(reference[1]), "NetworkPolicy", "ai-services", "ai-model")
     assert network["spec"]["policyTypes"] == ["Ingress"]
     assert network["spec"]["podSelector"] == {"matchLabels": {"app": "ai-model"}}
     [rule] = network["spec"]["ingress"]
-    assert _namespaces(rule) == ["istio-system"]
+    assert _namespaces(rule) == ["ai-services"]  # the gateway's pods (podSelector), not the whole namespace
+    assert rule["from"][0]["podSelector"] == {"matchLabels": {"app": "ai-model-gateway", "istio": "ai-model-gateway"}}
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
 
     [serving] = _named(secure[1], "NetworkPolicy", "ai-staging", "llm")["spec"]["ingress"]
-    assert _namespaces(serving) == ["apps", "batch", "istio-system"]
+    assert _namespaces(serving) == ["ai-staging", "apps", "batch"]
     assert serving["ports"] == [{"port": 8080, "protocol": "TCP"}]
 
 
 def test_metrics_from_opens_only_the_sidecar_metrics_port(secure) -> None:
     serving, metrics = _named(secure[1], "NetworkPolicy", "ai-prod", "embed")["spec"]["ingress"]
-    assert _namespaces(serving) == ["istio-system"]
+    assert _namespaces(serving) == ["ai-prod"]
     assert _namespaces(metrics) == ["monitoring"]
     assert metrics["ports"] == [{"port": 15020, "protocol": "TCP"}]
+    _, gateway_metrics = _named(secure[1], "NetworkPolicy", "ai-prod", "ai-prod-gateway")["spec"]["ingress"]
+    assert _namespaces(gateway_metrics) == ["monitoring"]
+    assert gateway_metrics["ports"] == [{"port": 15020, "protocol": "TCP"}, {"port": 15090, "protocol": "TCP"}]
 
 
 # --- edge ------------------------------------------------------------------------------------
 
 
-def test_gateway_serves_https_with_the_declared_secret_and_redirects_http(reference) -> None:
+def test_gateway_serves_https_with_the_declared_secret_and_not_port_80(reference) -> None:
     [gateway] = by_kind(objects_of(reference[1]), "Gateway")
-    https, http = gateway["spec"]["servers"]
+    [https] = gateway["spec"]["servers"]
     assert https["port"] == {"number": 443, "name": "https", "protocol": "HTTPS"}
     assert https["tls"] == {"mode": "SIMPLE", "credentialName": "ai-model-tls", "minProtocolVersion": "TLSV1_2"}
-    assert http["port"] == {"number": 80, "name": "http", "protocol": "HTTP"}
-    assert http["tls"] == {"httpsRedirect": True}
+    service = _named(objects_of(reference[1]), "Service", "ai-services", "ai-model-gateway")
+    assert [p["port"] for p in service["spec"]["ports"]] == [15021, 443]
+
+
+def test_port_80_redirects_with_308_on_a_gateway_of_its_own(base_config: dict) -> None:
+    base_config["environments"]["production"]["gateway"]["tls"]["httpsRedirect"] = True
+    objects = objects_of(synth_data(base_config)[1])
+    main, http = by_kind(objects, "Gateway")
+    assert [s["port"]["number"] for s in main["spec"]["servers"]] == [443]
+    [server] = http["spec"]["servers"]
+    assert server["port"]["number"] == 80 and "tls" not in server  # no httpsRedirect: that answers 301
+    assert server["hosts"] == ["ai-services/ai-model.example.com"]
+    redirect = _named(objects, "VirtualService", "ai-services", "ai-model-gateway-https-redirect")
+    assert redirect["spec"]["gateways"] == ["ai-services/ai-model-gateway-http"]
+    assert redirect["spec"]["http"] == [{"name": "https-redirect", "redirect": {"scheme": "https", "redirectCode": 308}}]
+    # No model route is bound to the port-80 Gateway: plain HTTP never reaches a model.
+    bound = {g for vs in by_kind(objects, "VirtualService") for g in vs["spec"]["gateways"]}
+    assert bound == {"mesh", "ai-services/ai-model-gateway", "ai-services/ai-model-gateway-http"}
+    assert [vs["metadata"]["name"] for vs in by_kind(objects, "VirtualService")
+            if "ai-services/ai-model-gateway-http" in vs["spec"]["gateways"]] == ["ai-model-gateway-https-redirect"]
+    service = _named(objects, "Service", "ai-services", "ai-model-gateway")
+    assert [p["port"] for p in service["spec"]["ports"]] == [15021, 80, 443]
 
 
 @pytest.mark.parametrize(
     ("hosts", "expected"),
-    [(["ai-model.example.com"], ["ai-model.example.com"]),
-     (["ai-model.example.com", "*.example.com"], ["ai-model.example.com", "*.example.com"]),
-     (["*"], ["*"])],
+    [(["ai-model.example.com"], ["ai-services/ai-model.example.com"]),
+     (["ai-model.example.com", "*.example.com"], ["ai-services/ai-model.example.com", "ai-services/*.example.com"]),
+     (["*"], ["ai-services/*"])],
 )
-def test_gateway_hosts_are_exactly_the_declared_ones(base_config: dict, hosts: list[str], expected: list[str]) -> None:
+def test_gateway_hosts_are_exactly_the_declared_ones_in_our_namespace(base_config: dict, hosts: list[str], expected: list[str]) -> None:
+    # A bare host means */host: a VirtualService of any namespace could bind to our Gateway for it.
     base_config["environments"]["production"]["gateway"]["hosts"] = hosts
+    base_config["environments"]["production"]["gateway"]["tls"]["httpsRedirect"] = True
     _, outputs = synth_data(base_config)
-    [gateway] = by_kind(objects_of(outputs), "Gateway")
-    assert [server["hosts"] for server in gateway["spec"]["servers"]] == [expected, expected]
+    gateways = by_kind(objects_of(outputs), "Gateway")
+    assert [server["hosts"] for gateway in gateways for server in gateway["spec"]["servers"]] == [expected, expected]
 
 
 def test_plain_http_only_when_declared(secure) -> None:
     gateway = _named(secure[1], "Gateway", "ai-staging", "ai-staging-gateway")
     assert gateway["spec"]["servers"] == [
-        {"name": "http", "port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}
+        {"name": "http", "port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["ai-staging/*"]}
     ]
     production = _named(secure[1], "Gateway", "ai-prod", "ai-prod-gateway")
-    assert [s["port"]["protocol"] for s in production["spec"]["servers"]] == ["HTTPS", "HTTP"]
+    assert [s["port"]["protocol"] for s in production["spec"]["servers"]] == ["HTTPS"]
     assert production["spec"]["servers"][0]["tls"]["minProtocolVersion"] == "TLSV1_3"
 
 
-def test_no_port_80_when_the_redirect_is_turned_off(base_config: dict) -> None:
-    base_config["environments"]["production"]["gateway"]["tls"].update(httpsRedirect=False, mode="MUTUAL")
+def test_no_port_80_unless_asked(base_config: dict) -> None:
+    base_config["environments"]["production"]["gateway"]["tls"].update(mode="MUTUAL")
     _, outputs = synth_data(base_config)
     [gateway] = by_kind(objects_of(outputs), "Gateway")
     [server] = gateway["spec"]["servers"]
@@ -292,7 +392,7 @@ def _containers(deployment: dict) -> list[dict]:
 
 
 def test_every_pod_meets_the_restricted_pod_security_standard(reference, secure) -> None:
-    deployments = by_kind(objects_of(reference[1]), "Deployment") + by_kind(secure[1], "Deployment")
+    deployments = model_deployments(objects_of(reference[1])) + model_deployments(secure[1])
     assert len(deployments) == 2 + 6
     for deployment in deployments:
         spec = deployment["spec"]["template"]["spec"]
@@ -312,7 +412,7 @@ def test_every_pod_meets_the_restricted_pod_security_standard(reference, secure)
 
 
 def test_writable_paths_are_empty_dirs_under_a_read_only_root(reference) -> None:
-    deployment = by_kind(objects_of(reference[1]), "Deployment")[0]
+    deployment = model_deployments(objects_of(reference[1]))[0]
     spec = deployment["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in spec["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in spec["containers"][0]["volumeMounts"]}
@@ -325,7 +425,7 @@ def test_service_account_token_is_mounted_only_when_asked(secure) -> None:
     for namespace in ("ai-prod", "ai-staging"):
         assert _named(objects, "ServiceAccount", namespace, "llm")["automountServiceAccountToken"] is False
         assert _named(objects, "ServiceAccount", namespace, "embed")["automountServiceAccountToken"] is True
-    for deployment in by_kind(objects, "Deployment"):
+    for deployment in model_deployments(objects):
         asked = deployment["metadata"]["name"].startswith("embed-")
         assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is asked
         # The opt-in is recorded for policy scanners on exactly the objects that declared it.
@@ -335,7 +435,7 @@ def test_service_account_token_is_mounted_only_when_asked(secure) -> None:
 
 
 def test_images_are_pinned_by_digest_in_the_committed_output(reference) -> None:
-    for deployment in by_kind(objects_of(reference[1]), "Deployment"):
+    for deployment in model_deployments(objects_of(reference[1])):
         for container in _containers(deployment):
             assert "@sha256:" in container["image"], container["image"]
 

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from helpers import ROOT, by_kind, load_yaml, objects_of, synth_data
+from helpers import ROOT, by_kind, load_yaml, model_deployments, objects_of, synth_data
 from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.fleet.routes import cohort_value, plan_routes
 
@@ -25,21 +25,25 @@ def test_canary_splits_n_ways_and_keeps_weight_zero_versions_addressable(example
     assert _split(route) == [("v1", 80), ("v2", 15), ("v3", 5), ("v0", 0)]
     (dr,) = by_kind(objects_of(outputs), "DestinationRule")
     assert [s["name"] for s in dr["spec"]["subsets"]] == ["v1", "v2", "v3", "v0"]
-    assert {d["metadata"]["name"] for d in by_kind(objects_of(outputs), "Deployment")} == {
+    assert {d["metadata"]["name"] for d in model_deployments(objects_of(outputs))} == {
         "sentiment-v0", "sentiment-v1", "sentiment-v2", "sentiment-v3"}
 
 
 def test_ab_rules_come_first_in_declared_order_then_the_default(example) -> None:
     _, outputs = example("ab-test")
     http = _vs(outputs, "recommender")["spec"]["http"]
-    assert [r["name"] for r in http] == [
-        "pinned-version", "beta-cohort", "internal-testers", "experiment-link", "eu-clients", "default"]
+    # beta-cohort keys on a JWT claim: only the gateway validates tokens, so only its routes have it.
+    assert [r["name"] for r in http] == ["pinned-version", "internal-testers", "experiment-link", "eu-clients", "default"]
     assert http[0]["match"] == [{"headers": {"x-model-version": {"exact": "v2"}}}]
-    assert http[2]["match"][0]["headers"]["cookie"] == {"regex": "^(.*?;\\s*)?(ab-group=b)(;.*)?$"}
-    assert http[3]["match"] == [{"queryParams": {"variant": {"exact": "b"}}}]
-    assert http[4]["match"][0]["headers"]["x-client-region"] == {"regex": "^eu-(west|central)-[0-9]$"}
-    assert all(_split(r) == [("v2", None)] for r in http[:4])
+    assert http[1]["match"][0]["headers"]["cookie"] == {"regex": "^(.*?;\\s*)?(ab-group=b)(;.*)?$"}
+    assert http[2]["match"] == [{"queryParams": {"variant": {"exact": "b"}}}]
+    assert http[3]["match"][0]["headers"]["x-client-region"] == {"regex": "^eu-(west|central)-[0-9]$"}
+    assert all(_split(r) == [("v2", None)] for r in http[:3])
     assert "match" not in http[-1] and _split(http[-1]) == [("v1", 100), ("v2", 0)]
+    # pinned-version is for in-mesh callers only: internet clients cannot force v2 with a header.
+    edge = _vs(outputs, "recommender-edge")["spec"]["http"]
+    assert [r["name"] for r in edge] == ["beta-cohort", "internal-testers", "experiment-link", "eu-clients", "default"]
+    assert edge[0]["match"][0]["headers"]["@request.auth.claims.cohort"] == {"exact": "beta"}
 
 
 def test_sticky_canary_enrols_every_live_version_and_routes_returning_users(example) -> None:
@@ -136,7 +140,7 @@ def test_environments_become_separate_files_with_their_overrides(example) -> Non
     assert _vs([files["production"]], "qa-edge")["spec"]["hosts"] == ["qa.example.com"]
     assert _split(staging["http"][0]) == [("v1", 50), ("v2", 50)]
     assert _split(production["http"][0]) == [("v1", 95), ("v2", 5)]
-    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in by_kind(files["staging"].objects, "Deployment")}
+    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in model_deployments(files["staging"].objects)}
     assert replicas == {"qa-v1": 1, "qa-v2": 1}
     assert "fault" in staging["http"][0] and "fault" not in production["http"][0]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import ROOT, by_kind, objects_of
+from helpers import ROOT, by_kind, model_deployments, objects_of
 from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.units import parse_duration, parse_quantity
 
@@ -46,7 +46,7 @@ def test_requests_never_exceed_limits(name: str, example) -> None:
 def test_probes_are_explicit_and_the_startup_probe_covers_model_loading(name: str, example) -> None:
     fleet, outputs = example(name)
     models = next(iter(fleet.environments.values())).models
-    for dep in by_kind(objects_of(outputs), "Deployment"):
+    for dep in model_deployments(objects_of(outputs)):
         model = models[dep["metadata"]["labels"]["app"]]
         container = _pod(dep)["containers"][0]
         startup = container["startupProbe"]
@@ -60,7 +60,7 @@ def test_probes_are_explicit_and_the_startup_probe_covers_model_loading(name: st
 
 
 def test_default_probes_follow_the_open_inference_protocol(reference) -> None:
-    container = _pod(by_kind(objects_of(reference[1]), "Deployment")[0])["containers"][0]
+    container = _pod(model_deployments(objects_of(reference[1]))[0])["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
 
@@ -69,7 +69,7 @@ def test_default_probes_follow_the_open_inference_protocol(reference) -> None:
 def test_rollouts_surge_and_never_take_capacity_down_first(name: str, example) -> None:
     objects = objects_of(example(name)[1])
     budgets = {p["metadata"]["name"]: p for p in by_kind(objects, "PodDisruptionBudget")}
-    for dep in by_kind(objects, "Deployment"):
+    for dep in model_deployments(objects):
         assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
         pod = _pod(dep)
         assert pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
@@ -83,7 +83,7 @@ def test_rollouts_surge_and_never_take_capacity_down_first(name: str, example) -
 def test_autoscaled_versions_leave_replicas_to_their_hpa(example) -> None:
     objects = objects_of(example("fleet")[1])
     hpas = {h["metadata"]["name"]: h for h in by_kind(objects, "HorizontalPodAutoscaler")}
-    assert set(hpas) == {"llm-v1", "llm-v2", "fraud-detector-v1", "fraud-detector-v2"}
+    assert set(hpas) == {"llm-v1", "llm-v2", "fraud-detector-v1", "fraud-detector-v2", "ai-gateway"}  # + the gateway's
     for name, dep in _deployments(example, "fleet").items():
         assert ("replicas" in dep["spec"]) == (name not in hpas)
     assert hpas["llm-v1"]["spec"]["metrics"] == [{
@@ -111,7 +111,7 @@ def test_model_storage_mounts_a_claim_or_a_filled_empty_dir(example) -> None:
 def test_read_only_root_with_writable_scratch_where_servers_write(name: str, example) -> None:
     fleet, outputs = example(name)
     models = next(iter(fleet.environments.values())).models
-    for dep in by_kind(objects_of(outputs), "Deployment"):
+    for dep in model_deployments(objects_of(outputs)):
         container = _pod(dep)["containers"][0]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         mounted = {m["mountPath"] for m in container["volumeMounts"]}

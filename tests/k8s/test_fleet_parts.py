@@ -20,10 +20,18 @@ ISSUER = "https://auth.example.com/"
 
 def test_namespace_is_injected_restricted_and_strict_mtls(synth) -> None:
     objects = synth(lambda c: FleetNamespace(c, "Namespace", name="ai"))
-    assert kinds(objects) == ["Namespace", "PeerAuthentication"]
+    assert kinds(objects) == ["Namespace", "Sidecar", "PeerAuthentication"]
     labels = one(objects, "Namespace")["metadata"]["labels"]
     assert labels["istio-injection"] == "enabled" and labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert one(objects, "PeerAuthentication")["spec"] == {"mtls": {"mode": "STRICT"}}
+    assert one(objects, "Sidecar")["spec"] == {"egress": [{"hosts": ["./*", "istio-system/*"]}]}
+
+
+def test_namespace_injects_a_revision_and_knows_declared_egress(synth) -> None:
+    objects = synth(lambda c: FleetNamespace(c, "Namespace", name="ai", revision="prod-stable", egress=["vectors/*"]))
+    labels = one(objects, "Namespace")["metadata"]["labels"]
+    assert labels["istio.io/rev"] == "prod-stable" and "istio-injection" not in labels  # both set: istio-injection wins
+    assert one(objects, "Sidecar")["spec"] == {"egress": [{"hosts": ["./*", "istio-system/*", "vectors/*"]}]}
 
 
 def test_namespace_validates_tokens_of_one_issuer(synth) -> None:
@@ -32,12 +40,26 @@ def test_namespace_validates_tokens_of_one_issuer(synth) -> None:
     assert rule["spec"] == {"jwtRules": [{"issuer": ISSUER, "jwksUri": f"{ISSUER}jwks.json"}]}
 
 
-def test_gateway_serves_https_and_redirects_port_80(synth) -> None:
-    objects = synth(lambda c: FleetGateway(c, "Gateway", name="gw", namespace="ai", hosts=["a.example.com"],
-                                           tls=Tls(credential_name="cert")))
-    servers = one(objects, "Gateway")["spec"]["servers"]
-    assert [(s["port"]["number"], s["hosts"]) for s in servers] == [(443, ["a.example.com"]), (80, ["a.example.com"])]
-    assert servers[0]["tls"]["credentialName"] == "cert" and servers[1]["tls"] == {"httpsRedirect": True}
+def test_gateway_runs_its_pods_serves_https_and_redirects_port_80_with_308(synth) -> None:
+    gateways: list[FleetGateway] = []
+    objects = synth(lambda c: gateways.append(FleetGateway(
+        c, "Gateway", name="gw", namespace="ai", hosts=["a.example.com"], tls=Tls(credential_name="cert", https_redirect=True),
+        revision="canary",
+    )))
+    assert kinds(objects) == ["ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+                              "NetworkPolicy", "Gateway", "Gateway", "VirtualService"]
+    ports = [p["port"] for p in one(objects, "NetworkPolicy")["spec"]["ingress"][0]["ports"]]
+    assert ports == [80, 443, 15021]  # the redirect needs port 80 open too
+    servers = one(objects, "Gateway", "gw")["spec"]["servers"]
+    assert [(s["port"]["number"], s["hosts"]) for s in servers] == [(443, ["ai/a.example.com"])]
+    assert servers[0]["tls"]["credentialName"] == "cert"
+    assert one(objects, "Gateway", "gw-http")["spec"]["servers"][0]["hosts"] == ["ai/a.example.com"]
+    assert one(objects, "VirtualService")["spec"]["http"][0]["redirect"] == {"scheme": "https", "redirectCode": 308}
+    assert one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]["istio.io/rev"] == "canary"
+    [gateway] = gateways
+    # What other constructs (e.g. a TrafficExtension) rely on.
+    assert (gateway.owned, gateway.namespace, gateway.ref) == (True, "ai", "ai/gw")
+    assert gateway.workload.selector == {"app": "gw", "istio": "gw"} and gateway.principal == "cluster.local/ns/ai/sa/gw"
 
 
 @pytest.mark.parametrize(("props", "message"), [
@@ -50,7 +72,7 @@ def test_fails_when_a_gateway_is_incomplete(props: dict, message: str) -> None:
 
 
 def test_access_admits_the_gateway_and_consumers_only(synth) -> None:
-    gateway = GatewayIdentity("ingress", "gw-sa", (f"{ISSUER}*",))
+    gateway = GatewayIdentity("ingress", "gw-sa", (f"{ISSUER}*",), (("istio", "gw"),))
     objects = synth(lambda c: ModelAccess(c, "Access", app="chat", namespace="ai", port=8000, gateway=gateway,
                                           consumers=[Consumer(namespace="apps", service_account="web")]))
     rules = one(objects, "AuthorizationPolicy")["spec"]["rules"]
@@ -58,7 +80,8 @@ def test_access_admits_the_gateway_and_consumers_only(synth) -> None:
                                              "requestPrincipals": [f"{ISSUER}*"]}
     assert rules[1]["from"][0]["source"] == {"principals": ["cluster.local/ns/apps/sa/web"]}
     peers = one(objects, "NetworkPolicy")["spec"]["ingress"][0]["from"]
-    assert [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in peers] == ["apps", "ingress"]
+    assert [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in peers] == ["ingress", "apps"]
+    assert peers[0]["podSelector"] == {"matchLabels": {"istio": "gw"}} and "podSelector" not in peers[1]
 
 
 def test_access_without_callers_admits_nobody(synth) -> None:

@@ -44,10 +44,10 @@ def test_a_served_model_composes_beside_a_users_own_objects(synth) -> None:
                     gateway=_gateway(chart))
 
     objects = synth(build)
-    assert kinds(objects)[:2] == ["ConfigMap", "Gateway"]
-    mesh, edge = (o["spec"] for o in objects if o["kind"] == "VirtualService")
-    assert mesh["gateways"] == ["mesh"] and mesh["hosts"] == ["chat.ai.svc.cluster.local"]
-    assert edge["gateways"] == ["ai/gw"] and edge["hosts"] == ["chat.example.com"]
+    assert kinds(objects)[:2] == ["ConfigMap", "ServiceAccount"]  # then the gateway's pods and its Gateway
+    mesh, edge = one(objects, "VirtualService", "chat")["spec"], one(objects, "VirtualService", "chat-edge")["spec"]
+    assert mesh["gateways"] == ["mesh"] and mesh["exportTo"] == ["."]
+    assert (edge["gateways"], edge["hosts"], edge["exportTo"]) == (["ai/gw"], ["chat.example.com"], ["."])
 
 
 def test_fails_when_a_code_built_model_host_is_not_on_the_gateway() -> None:

@@ -99,7 +99,7 @@ def test_listeners_and_admin_bind_ephemeral_loopback_ports() -> None:
     for listener in bootstrap["static_resources"]["listeners"]:
         assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 0}
     names = {ln["name"] for ln in bootstrap["static_resources"]["listeners"]}
-    assert names == {"0.0.0.0_8080", "gateway_80", "gateway_443"}
+    assert names == {"0.0.0.0_8080", "gateway_443"}  # no port 80 unless tls.httpsRedirect asks for it
 
 
 def test_one_endpoint_per_replica_grouped_by_subset_labels() -> None:
@@ -167,12 +167,19 @@ def test_retry_on_status_codes_backoff_and_ignore_previous_hosts() -> None:
 
 def test_matches_in_order_with_headers_sorted_cookie_regex_and_query() -> None:
     routes = mesh_routes(translate(manifests("ab-test")), host="recommender.ml-ab.svc.cluster.local")
-    assert [r["name"] for r in routes] == ["pinned-version", "beta-cohort", "internal-testers", "experiment-link",
-                                           "eu-clients", "default"]
-    cookie = routes[2]["match"]["headers"][0]
+    # beta-cohort matches a JWT claim: the gateway's route only, never the mesh's.
+    assert [r["name"] for r in routes] == ["pinned-version", "internal-testers", "experiment-link", "eu-clients", "default"]
+    cookie = routes[1]["match"]["headers"][0]
     assert cookie == {"name": "cookie", "string_match": {"safe_regex": {"regex": r"^(.*?;\s*)?(ab-group=b)(;.*)?$"}}}
-    assert routes[3]["match"]["query_parameters"] == [{"name": "variant", "string_match": {"exact": "b"}}]
-    assert routes[5]["match"] == {"prefix": "/"}
+    assert routes[2]["match"]["query_parameters"] == [{"name": "variant", "string_match": {"exact": "b"}}]
+    assert routes[4]["match"] == {"prefix": "/"}
+
+
+def test_the_gateway_offers_no_mesh_only_route_and_leaves_claim_routes_out_without_tokens() -> None:
+    translation = translate(manifests("ab-test"))
+    [vhost] = gateway_vhosts(translation, 443)
+    assert [r["name"] for r in vhost["routes"]] == ["internal-testers", "experiment-link", "eu-clients", "default"]
+    assert any("JWT claims are left out" in note for note in translation.notes)
 
 
 def test_uri_method_without_headers_and_present_matches() -> None:
@@ -361,8 +368,18 @@ def test_subset_policy_overrides_the_rule_field_by_field() -> None:
 # --- gateway ----------------------------------------------------------------------------------
 
 
+def with_port_80(objects: list[dict[str, Any]], tls: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects with a port-80 server (`tls` e.g. {"httpsRedirect": True}) added to their Gateway."""
+    objects = copy.deepcopy(objects)
+    gateway = next(o for o in objects if o["kind"] == "Gateway")
+    hosts = gateway["spec"]["servers"][0]["hosts"]
+    gateway["spec"]["servers"].append({"name": "http", "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                                       "hosts": hosts, "tls": tls})
+    return objects
+
+
 def test_gateway_https_server_and_port_80_redirect() -> None:
-    translation = translate(manifests())
+    translation = translate(with_port_80(manifests(), {"httpsRedirect": True}))
     https = gateway_vhosts(translation, 443)
     assert [v["domains"] for v in https] == [["ai-model.example.com"]]
     assert "require_tls" not in https[0]
@@ -372,7 +389,7 @@ def test_gateway_https_server_and_port_80_redirect() -> None:
 
 
 def scoped_gateway(hosts: list[str], vs_namespace: str) -> Translation:
-    objects = copy.deepcopy(manifests())
+    objects = with_port_80(manifests(), {"httpsRedirect": True})
     for obj in objects:
         if obj["kind"] == "Gateway":
             for server in obj["spec"]["servers"]:
@@ -429,7 +446,7 @@ def test_extension_filters_go_in_istiods_phase_order_before_fault_cors_and_route
     (lambda o: o["spec"]["http"][0].update(delegate={"name": "x"}), "spec.http[0].delegate: delegate"),
     (lambda o: o["spec"]["http"][0].update(bogus=1), "spec.http[0].bogus: not translated"),
     (lambda o: o["spec"].update(tcp=[{"route": []}]), "spec.tcp: TCP and TLS routes are not rehearsed"),
-    (lambda o: o["spec"]["http"][0].update(match=[{"headers": {"@request.auth.claims.group": {"exact": "a"}}}]),
+    (lambda o: o["spec"]["http"][0].update(match=[{"withoutHeaders": {"@request.auth.claims.group": {"exact": "a"}}}]),
      "JWT claim matching is not rehearsed"),
     (lambda o: o["spec"]["http"][0].update(match=[{"sourceLabels": {"app": "x"}}]), "sourceLabels: not translated"),
 ])

@@ -148,7 +148,8 @@ def _read_subsets(view: EnvView, objects: list[dict]) -> None:
     for obj in objects:
         kind, meta, spec = obj["kind"], obj["metadata"], obj.get("spec") or {}
         if kind == "Gateway":
-            hosts = sorted({h for s in spec.get("servers", []) for h in s.get("hosts", [])})
+            # Server hosts may be scoped `namespace/host`; the host is what clients send.
+            hosts = sorted({h.split("/")[-1] for s in spec.get("servers", []) for h in s.get("hosts", [])})
             view.gateways[f"{meta.get('namespace', '')}/{meta['name']}"] = hosts
         elif kind == "DestinationRule":
             target = view.model(model_of(spec.get("host", meta["name"])))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from model_serving.fleet.fleet import Env, Fleet
 from model_serving.fleet.model import Model
-from model_serving.fleet.routes import Destination, RoutePlan, plan_routes
+from model_serving.fleet.routes import JWT_CLAIM, Destination, RoutePlan, plan_routes
 from model_serving.fleet.traffic import StringMatch
 
 # Characters written as they are inside a quoted Mermaid label; everything else becomes a
@@ -58,8 +58,12 @@ def _describe_match(kind: str, name: str | None, match: StringMatch) -> str:
 def match_lines(route: RoutePlan) -> list[str]:
     """The conditions a route matches on, one per line (empty for the catch-all)."""
     lines = [_describe_match("uri", None, route.uri)] if route.uri else []
-    lines += [_describe_match("header", k, v) for k, v in sorted(route.headers.items())]
+    lines += [_describe_match("header", k, v) for k, v in sorted(route.headers.items()) if not k.startswith(JWT_CLAIM)]
+    lines += [f"token claim {k.removeprefix(JWT_CLAIM)} = {v.exact}" for k, v in sorted(route.headers.items())
+              if k.startswith(JWT_CLAIM)]
     lines += [_describe_match("query", k, v) for k, v in sorted(route.query_params.items())]
+    if route.only:  # from: mesh, or a JWT claim (matched by the gateway alone)
+        lines.append("in-mesh callers only" if route.only == "mesh" else "through the gateway only")
     return lines
 
 

@@ -1,6 +1,7 @@
 """Where the fleet runs: environments, their namespace, gateway, TLS and end-user authentication."""
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -13,7 +14,8 @@ class Tls(Spec):
     """HTTPS at the gateway with a Secret that lives in the gateway's namespace.
 
     The Secret (tls.crt, tls.key; plus ca.crt for MUTUAL) is created beside the ingress
-    gateway pods, not by this tool: keys never pass through serving.yaml or dist/.
+    gateway pods (the fleet's namespace, unless a shared gateway is named), not by this tool:
+    keys never pass through serving.yaml or dist/.
     """
 
     credential_name: Name = Field(
@@ -21,15 +23,44 @@ class Tls(Spec):
     )
     mode: Literal["SIMPLE", "MUTUAL"] = Field("SIMPLE", description="MUTUAL also requires client certificates (ca.crt).")
     min_protocol_version: Literal["TLSV1_2", "TLSV1_3"] = Field("TLSV1_2", description="The oldest TLS version accepted.")
-    https_redirect: bool = Field(True, description="Port 80 answers with a redirect to HTTPS.")
+    https_redirect: bool = Field(
+        False,
+        description="Also listen on port 80 and answer 308 (Permanent Redirect, method and body kept) to HTTPS. "
+        "Default: port 80 is not served at all (a 301 would turn clients' POSTs into GETs).",
+    )
 
 
 class GatewayWorkload(Spec):
-    """The ingress gateway pods our Gateway binds to, and their mesh identity."""
+    """A shared ingress gateway run by someone else, named explicitly: its namespace, identity and pod labels.
 
-    namespace: Name = Field("istio-system", description="The gateway pods' namespace.")
-    service_account: Name = Field("istio-ingressgateway-service-account", description="The gateway pods' service account.")
-    selector: dict[str, str] = Field({"istio": "ingressgateway"}, description="Labels that select the gateway pods.")
+    The Helm chart `istio/gateway` names everything after its release: release `istio-ingress`
+    gives service account `istio-ingress` and pod labels `app: istio-ingress`, `istio: ingress`.
+    """
+
+    namespace: Name = Field(description="The gateway pods' namespace, e.g. istio-ingress.")
+    service_account: Name = Field(description="The gateway pods' service account, e.g. istio-ingress (the Helm release).")
+    selector: dict[str, str] = Field(
+        min_length=1, description="Labels that select the gateway pods, e.g. {istio: ingress} for Helm release istio-ingress."
+    )
+
+
+class GatewayDeployment(Spec):
+    """The fleet's own ingress gateway: pods injected with Istio's `gateway` template, in the fleet's namespace."""
+
+    service_type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = Field(
+        "LoadBalancer", description="The gateway Service's type: LoadBalancer takes traffic from outside the cluster."
+    )
+    min_replicas: int = Field(2, ge=1, description="The fewest gateway pods (2: one may be disrupted while one serves).")
+    max_replicas: int = Field(5, ge=1, description="The most gateway pods the autoscaler may run (scaled on CPU).")
+    cpu_utilization: int = Field(80, ge=1, le=100, description="The average CPU use, in % of requests, the autoscaler aims for.")
+
+    @model_validator(mode="after")
+    def _range(self) -> GatewayDeployment:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"maxReplicas {self.max_replicas} is below minReplicas {self.min_replicas}; fix: raise maxReplicas"
+            )
+        return self
 
 
 class Gateway(Spec):
@@ -41,7 +72,12 @@ class Gateway(Spec):
     )
     tls: Tls | None = Field(None, description="HTTPS on port 443. Required unless plainHttp is true.")
     plain_http: bool = Field(False, description="Serve plain HTTP on port 80 (no TLS).")
-    workload: GatewayWorkload = Field(GatewayWorkload(), description="The gateway pods and their identity.")
+    deployment: GatewayDeployment = Field(
+        GatewayDeployment(), description="The fleet's own gateway pods (the default; ignored with `workload`)."
+    )
+    workload: GatewayWorkload | None = Field(
+        None, description="A shared gateway elsewhere, named explicitly. Default: none, the fleet runs its own gateway."
+    )
 
     @model_validator(mode="after")
     def _secure(self) -> Gateway:
@@ -79,9 +115,40 @@ class Environment(Spec):
     jwt: Jwt | None = Field(None, description="Require a JWT on requests through the gateway. Default: none.")
     pod_security: Literal["restricted", "baseline"] = Field("restricted", description="The namespace's Pod Security level.")
     metrics_from: list[Name] = Field([], description="Namespaces (e.g. Prometheus's) that may scrape the sidecars' metrics port.")
+    istio_revision: Name | None = Field(
+        None,
+        description="Inject sidecars of this Istio revision or tag (`istio.io/rev`), for revision-based upgrades. "
+        "Default: `istio-injection: enabled` (the default revision).",
+    )
+    cluster_domain: str = Field(
+        "cluster.local", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
+        description="The cluster's DNS domain (the kubelet's clusterDomain): Services are `<name>.<namespace>.svc.<domain>`.",
+    )
+    egress: list[str] = Field(
+        [],
+        description="What the models call outside their namespace, as Istio `<namespace>/<host>` (e.g. `vectors/*`, "
+        "`*/api.openai.com`); the namespace's Sidecar lets proxies know only these, `istio-system/*` and their own namespace.",
+    )
     models: dict[Name, dict[str, Any]] = Field(
         {}, description="Per-model overrides, deep-merged onto the top-level `models` (same fields, all optional)."
     )
+
+    @field_validator("egress")
+    @classmethod
+    def _egress(cls, hosts: list[str]) -> list[str]:
+        return _egress_hosts(hosts)
+
+
+EGRESS_HOST = re.compile(r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?|\*|\.|~)/(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$")
+
+
+def _egress_hosts(hosts: list[str]) -> list[str]:
+    for host in hosts:
+        if not EGRESS_HOST.match(host):
+            raise ValueError(
+                f"{host[:80]!r} is not an Istio egress host; fix: write <namespace>/<host>, e.g. vectors/* or */api.example.com"
+            )
+    return hosts
 
 
 class Document(Spec):

@@ -7,7 +7,7 @@ from model_serving.fleet.environment import Gateway, Jwt
 from model_serving.fleet.expectations import Expectation
 from model_serving.fleet.model import Model
 
-CLUSTER_DOMAIN = "cluster.local"
+CLUSTER_DOMAIN = "cluster.local"  # the kubelet's default clusterDomain; Environment.cluster_domain overrides it
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,13 @@ class Env:
     models: dict[str, Model]
     metrics_from: tuple[str, ...] = ()
     cluster: str = "default"
+    istio_revision: str | None = None
+    cluster_domain: str = CLUSTER_DOMAIN
+    egress: tuple[str, ...] = ()
 
     def service_host(self, model: str) -> str:
         """The fully qualified in-cluster host of a model's Service."""
-        return f"{model}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
+        return f"{model}.{self.namespace}.svc.{self.cluster_domain}"
 
     @property
     def gateway_ref(self) -> str:

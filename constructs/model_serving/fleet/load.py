@@ -189,6 +189,9 @@ def _environment(doc: Document, env_name: str, source: str) -> Env:
         pod_security=env.pod_security,
         models=dict(_models_of(doc, env_name, source)),
         metrics_from=tuple(env.metrics_from),
+        istio_revision=env.istio_revision,
+        cluster_domain=env.cluster_domain,
+        egress=tuple(env.egress),
     )
 
 

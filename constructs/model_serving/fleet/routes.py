@@ -41,11 +41,15 @@ class RoutePlan:
     timeout: str | None = None
     retries: Retries | None = None
     fault: Fault | None = None
+    only: str | None = None  # "mesh" or "gateway": the one side that offers this route (Route.from_, jwt_claim)
 
     @property
     def has_match(self) -> bool:
         """Whether the route only takes some requests (otherwise it is the catch-all)."""
         return bool(self.headers or self.query_params or self.uri or self.gateway)
+
+
+JWT_CLAIM = "@request.auth.claims."
 
 
 def cookie_regex(cookie: str, value: str) -> str:
@@ -111,6 +115,8 @@ def _ab_route(rule: Route, model: Model, *, set_cookie: str | None) -> RoutePlan
     headers = dict(rule.match.headers)
     for name, value in rule.match.cookies.items():  # at most one (config enforces it)
         headers["cookie"] = StringMatch(regex=cookie_regex(name, value))
+    if rule.jwt_claim is not None:  # istiod matches it on the JWT the gateway validated, not on a header
+        headers[f"{JWT_CLAIM}{rule.jwt_claim.name}"] = StringMatch(exact=rule.jwt_claim.value)
     return RoutePlan(
         name=rule.name,
         destinations=(Destination(rule.version),) if rule.version else _weighted(model, set_cookie=set_cookie),
@@ -120,6 +126,7 @@ def _ab_route(rule: Route, model: Model, *, set_cookie: str | None) -> RoutePlan
         timeout=rule.timeout if "timeout" in rule.model_fields_set else model.timeout,
         retries=rule.retries or model.retries,
         fault=model.fault,
+        only="mesh" if rule.from_ == "mesh" else "gateway" if rule.jwt_claim else None,
     )
 
 

@@ -44,6 +44,15 @@ def _edge_problems(env: Env) -> Iterable[str]:
                 f"models.{name}.host: {model.host} is not among gateway.hosts {env.gateway.hosts} in environment "
                 f"{env.name}; fix: add it to {gateway_hosts}"
             )
+    for name, model in env.models.items():
+        for i, route in enumerate(model.routes):
+            if route.jwt_claim is not None and (env.jwt is None or not model.host):
+                need = f"environments.{env.name}.jwt" if env.jwt is None else f"models.{name}.host"
+                yield (f"models.{name}.routes[{i}].jwtClaim: only the gateway validates tokens, and it needs {need}; "
+                       "fix: set it, or use from: mesh")
+        if env.gateway.workload is None and env.gateway_name == name:
+            yield (f"models.{name}: the fleet's gateway is also named {name}, and its Service and ServiceAccount would "
+                   f"clash with the model's; fix: set environments.{env.name}.gateway.name to another name")
     claims = [(n, f"{m.host}{m.prefix or ''}") for n, m in env.models.items() if m.host]
     for claimant, key, owner in duplicate_claims(claims):
         yield (f"models.{claimant}.host: {key} is already routed to model {owner}; "
@@ -111,7 +120,23 @@ def _pool_warning(model: Model) -> str | None:
     return None
 
 
+def _pinning_warnings(model: Model) -> Iterable[str]:
+    """Rules any internet client can take to reach a version that gets no live weight."""
+    if not model.host:
+        return
+    for i, route in enumerate(model.routes):
+        version = model.versions.get(route.version or "")
+        if version is None or version.weight > 0 or route.from_ is not None or route.jwt_claim is not None:
+            continue
+        yield (
+            f"routes[{i}] ({route.name}): any client through the gateway can pick weight-0 version {route.version} "
+            "by setting the matched header, cookie, query or path; add from: mesh or jwtClaim: {name, value} "
+            "(or from: anyone if it is meant to be public)"
+        )
+
+
 def _model_warnings(model: Model) -> Iterable[str]:
+    yield from _pinning_warnings(model)
     mirrored = _mirror_warning(model)
     if mirrored:
         yield mirrored
@@ -140,6 +165,12 @@ def warnings_for(env: Env) -> list[str]:
             f"environments.{env.name}.jwt: the gateway also serves plain HTTP, so bearer tokens can "
             "cross the network unencrypted; prefer tls without plainHttp"
         )
+    shared = env.gateway.workload
     for name, model in env.models.items():
         out += [f"{env.name}: models.{name}.{w}" for w in _model_warnings(model)]
+        if shared is not None and any(r.jwt_claim for r in model.routes):
+            out.append(
+                f"{env.name}: models.{name}.routes: jwtClaim routes match only if the shared gateway in {shared.namespace} "
+                f"validates tokens of {env.jwt.issuer if env.jwt else 'the issuer'} (a RequestAuthentication there)"
+            )
     return out

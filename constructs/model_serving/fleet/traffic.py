@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -59,8 +59,21 @@ class Match(Spec):
         return self
 
 
+class JwtClaim(Spec):
+    """A claim of the gateway-validated JWT that must hold this exact value (Istio `@request.auth.claims`)."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", description="The claim; dots reach nested claims (e.g. groups, org.tier)."
+    )
+    value: str = Field(min_length=1, description="The value it must have (for a list claim: one of its items).")
+
+
 class Route(Spec):
-    """An A/B rule: requests matching `match` go to `version` (or follow the weights)."""
+    """An A/B rule: requests matching `match` go to `version` (or follow the weights).
+
+    `match` reads what the client sent, so any internet client can forge it: a rule that pins a
+    version can be limited to in-mesh callers (`from: mesh`) or to a JWT claim (`jwtClaim`).
+    """
 
     name: Name = Field(description="The route's name, unique within the model (shown in plans and the traffic map).")
     match: Match = Field(description="Which requests take this route.")
@@ -70,6 +83,14 @@ class Route(Spec):
         None, description="This route's timeout; `none` for no timeout. Default: the model's timeout."
     )
     retries: Retries | None = Field(None, description="This route's retries. Default: the model's retries.")
+    from_: Literal["anyone", "mesh"] | None = Field(
+        None, alias="from",
+        description="Who may take this route: `mesh` (in-mesh callers only; the gateway never offers it) or `anyone` "
+        "(said on purpose: no warning). Default: anyone, with a warning if it pins a weight-0 version.",
+    )
+    jwt_claim: JwtClaim | None = Field(
+        None, description="Only gateway requests whose validated JWT carries this claim (needs the environment's jwt)."
+    )
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -82,6 +103,8 @@ class Route(Spec):
             raise ValueError(
                 f"route {self.name!r} needs exactly one target; fix: set version: <name> or weighted: true"
             )
+        if self.jwt_claim is not None and self.from_ is not None:
+            raise ValueError(f"route {self.name!r} sets both from and jwtClaim; fix: keep one")
         return self
 
 

@@ -22,13 +22,17 @@ class ModelServingChart(cdk8s.Chart):
     def __init__(self, scope: Construct, id: str, *, env: Env) -> None:
         super().__init__(scope, id, disable_resource_name_hashes=True)
         self.env = env
-        FleetNamespace(self, "Namespace", name=env.namespace, pod_security=env.pod_security, jwt=env.jwt)
+        FleetNamespace(
+            self, "Namespace", name=env.namespace, pod_security=env.pod_security, jwt=env.jwt,
+            revision=env.istio_revision, egress=env.egress,
+        )
         gateway = FleetGateway(
             self, "Gateway", name=env.gateway_name, namespace=env.namespace, hosts=env.gateway.hosts,
             tls=env.gateway.tls, plain_http=env.gateway.plain_http, workload=env.gateway.workload,
+            deployment=env.gateway.deployment, revision=env.istio_revision, metrics_from=env.metrics_from,
         )
         for name, model in sorted(env.models.items()):
             ServedModel(
                 self, name, name=name, namespace=env.namespace, spec=model, gateway=gateway, jwt=env.jwt,
-                metrics_from=env.metrics_from,
+                metrics_from=env.metrics_from, cluster_domain=env.cluster_domain, egress=env.egress,
             )

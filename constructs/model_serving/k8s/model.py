@@ -1,6 +1,8 @@
 """ServedModel: everything one model needs, composable in any cdk8s chart."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cdk8s_plus_27 as kplus
 
 from constructs import Construct
@@ -16,6 +18,8 @@ from model_serving.k8s.workload import ModelVersion
 
 k8s = kplus.k8s
 CLUSTER_DOMAIN = "cluster.local"
+# Services are visible mesh-wide unless this annotation narrows them (istiod reads it per Service).
+EXPORT_TO = "networking.istio.io/exportTo"
 
 
 class ServedModel(Construct):
@@ -36,12 +40,19 @@ class ServedModel(Construct):
     - `jwt`: require a token of this issuer on gateway requests (default none).
     - `metrics_from`: namespaces that may scrape the sidecar metrics port (default none).
     - `cluster_domain`: the cluster's DNS domain (default `cluster.local`).
+    - `egress`: hosts (`<namespace>/<host>`) the model calls beyond its own namespace and
+      `istio-system`, as the namespace Sidecar states them (default none); the per-pod Sidecar of a
+      model with `concurrency` replaces the namespace one for its pods, so it repeats them.
+
+    Scope: the Service, DestinationRule and mesh VirtualService are exported to the model's
+    namespace, the gateway's and the consumers' namespaces only; the edge VirtualService to the
+    gateway's namespace only. A proxy anywhere else receives none of the model's configuration.
     """
 
     def __init__(
         self, scope: Construct, id: str, *, name: str, namespace: str, spec: Model,
         gateway: FleetGateway | None = None, jwt: Jwt | None = None, metrics_from: tuple[str, ...] = (),
-        cluster_domain: str = CLUSTER_DOMAIN,
+        cluster_domain: str = CLUSTER_DOMAIN, egress: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id)
         if spec.host and gateway is None:
@@ -55,18 +66,23 @@ class ServedModel(Construct):
         )
         for version in spec.versions:
             self._version(version)
+        gateway_namespace = gateway.workload.namespace if gateway is not None and spec.host else None
+        self.export_to = export_to(namespace, gateway_namespace, [c.namespace for c in spec.consumers])
         self._service()
         ModelDestinationRule(
             self, "DestinationRule", app=name, namespace=namespace, host=self.host, versions=list(spec.versions),
             connection_pool=spec.caller_pool(), outlier_detection=spec.outlier_detection,
-            load_balancer=spec.load_balancer,
+            load_balancer=spec.load_balancer, export_to=self.export_to,
         )
         if spec.concurrency:
             ModelInboundLimit(self, "InboundLimit", app=name, namespace=namespace, protocol=spec.protocol,
-                              concurrency=spec.concurrency)
+                              concurrency=spec.concurrency, egress_hosts=list(dict.fromkeys(["./*", "istio-system/*", *egress])))
         identity = None
         if gateway is not None:
-            identity = GatewayIdentity(gateway.workload.namespace, gateway.workload.service_account, request_principals(jwt))
+            identity = GatewayIdentity(
+                gateway.workload.namespace, gateway.workload.service_account, request_principals(jwt),
+                tuple(sorted(gateway.workload.selector.items())),
+            )
         ModelAccess(
             self, "Access", app=name, namespace=namespace, port=spec.port, gateway=identity,
             consumers=spec.consumers, metrics_from=metrics_from,
@@ -90,7 +106,10 @@ class ServedModel(Construct):
         protocol = self.spec.protocol
         k8s.KubeService(
             self, "Resource",
-            metadata=k8s.ObjectMeta(name=self.name, namespace=self.namespace, labels=labels(self.name)),
+            metadata=k8s.ObjectMeta(
+                name=self.name, namespace=self.namespace, labels=labels(self.name),
+                annotations={EXPORT_TO: ",".join(self.export_to)},
+            ),
             spec=k8s.ServiceSpec(
                 selector=labels(self.name),
                 ports=[k8s.ServicePort(
@@ -108,4 +127,13 @@ class ServedModel(Construct):
             self, "Routes", app=self.name, namespace=self.namespace, host=self.host, port=spec.port,
             routes=plan_routes(self.name, spec), secure_cookies=bool(gateway and gateway.secure),
             external_host=spec.host, prefix=spec.prefix, gateway=gateway.ref if gateway and spec.host else None,
+            export_to=export_to(self.namespace, None, [c.namespace for c in spec.consumers]),
+            edge_export_to=export_to(self.namespace, gateway.workload.namespace, [])[-1:] if gateway else None,
         )
+
+
+def export_to(namespace: str, gateway_namespace: str | None, consumers: list[str]) -> list[str]:
+    """Istio `exportTo`: `.` (the model's namespace), then the gateway's and consumers' namespaces, sorted."""
+    others = sorted({ns for ns in [*consumers, *([gateway_namespace] if gateway_namespace else [])] if ns != namespace})
+    return [".", *others]
+

@@ -8,7 +8,9 @@ Layers, from the outside in:
 - one ALLOW `AuthorizationPolicy` per model: the ingress gateway's identity, plus the consumers
   declared in serving.yaml; anything it does not match is denied;
 - with `jwt`, a `RequestAuthentication` and the gateway rule above also require a valid token;
-- one `NetworkPolicy` per model: only the namespaces of those callers may open a connection.
+- one `NetworkPolicy` per model: only the gateway's pods and the consumers' namespaces may open a connection;
+- a namespace `Sidecar`: the fleet's proxies learn only their own namespace, istio-system and the
+  declared egress hosts, not every Service of the mesh.
 """
 from __future__ import annotations
 
@@ -41,23 +43,44 @@ class GatewayIdentity:
     service_account: str
     # Request principals a gateway request must carry (JWT subjects), or None when no JWT is required.
     request_principals: tuple[str, ...] | None = None
+    # The gateway pods' labels: the NetworkPolicy admits these pods only, not their whole namespace.
+    pod_labels: tuple[tuple[str, str], ...] = ()
+
+
+def injection_label(revision: str | None) -> dict[str, str]:
+    """The namespace label that turns sidecar injection on: a revision (or tag), else the default one."""
+    return {"istio.io/rev": revision} if revision else {"istio-injection": "enabled"}
 
 
 class FleetNamespace(Construct):
-    """The fleet's Namespace (Resource): injection and Pod Security labels, strict mTLS, optional JWT.
+    """The fleet's Namespace (Resource): injection and Pod Security labels, strict mTLS, egress scope, optional JWT.
 
     Props: `name`; `pod_security` "restricted" (default) or "baseline"; `jwt` to validate
-    tokens of one issuer in every model's sidecar (default none).
+    tokens of one issuer in every model's sidecar and the fleet's gateway (default none);
+    `revision` to inject an Istio revision or tag (default: `istio-injection: enabled`);
+    `egress` (Istio `<namespace>/<host>` the models call, beyond `./*` and `istio-system/*`,
+    which the namespace `Sidecar` (Egress) always lets its proxies know; default none).
     """
 
-    def __init__(self, scope: Construct, id: str, *, name: str, pod_security: str = "restricted", jwt: Jwt | None = None) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, name: str, pod_security: str = "restricted", jwt: Jwt | None = None,
+        revision: str | None = None, egress: Sequence[str] = (),
+    ) -> None:
         super().__init__(scope, id)
         level = {f"{POD_SECURITY}{mode}": pod_security for mode in ("audit", "enforce", "warn")}
         k8s.KubeNamespace(
             self, "Resource",
-            metadata=k8s.ObjectMeta(name=name, labels={"istio-injection": "enabled", **level}),
+            metadata=k8s.ObjectMeta(name=name, labels={**injection_label(revision), **level}),
             spec=k8s.NamespaceSpec(),
         )
+        # A plain ApiObject: imports/ holds only the Istio kinds generated so far (no Sidecar).
+        # Gateways ignore Sidecars (istiod gives them the namespace's default scope).
+        sidecar = cdk8s.ApiObject(
+            self, "Egress", api_version="networking.istio.io/v1", kind="Sidecar",
+            metadata=cdk8s.ApiObjectMetadata(name="default", namespace=name),
+        )
+        hosts = list(dict.fromkeys(["./*", "istio-system/*", *egress]))
+        sidecar.add_json_patch(cdk8s.JsonPatch.add("/spec", {"egress": [{"hosts": hosts}]}))
         istio.PeerAuthentication(
             self, "Mtls",
             metadata=cdk8s.ApiObjectMetadata(name="default", namespace=name),
@@ -148,19 +171,22 @@ class ModelAccess(Construct):
                 action=ALLOW, selector=istio.AuthorizationPolicySpecSelector(match_labels=labels(app)), rules=rules or None,
             ),
         )
-        callers = sorted({*([gateway.namespace] if gateway else []), *(c.namespace for c in consumers)})
+        callers = [_gateway_peer(gateway)] if gateway else []
+        callers += [_namespace_peer(ns) for ns in sorted({c.namespace for c in consumers})]
         self._network_policy(app, namespace, port, callers, sorted(set(metrics_from)))
 
-    def _network_policy(self, app: str, namespace: str, port: int, callers: list[str], scrapers: list[str]) -> None:
+    def _network_policy(
+        self, app: str, namespace: str, port: int, callers: list[k8s.NetworkPolicyPeer], scrapers: list[str]
+    ) -> None:
         """Defence in depth below the mesh: which namespaces may open connections to the pods.
 
         Nothing else is needed: Kubernetes always admits traffic from the pod's own node, which is
         where kubelet probes (rewritten by Istio to ports 15020/15021) come from.
         """
         # An ingress rule with no peers admits everyone: with no callers, list no rule at all.
-        ingress = [_from_namespaces(callers, port)] if callers else []
+        ingress = [_from_peers(callers, port)] if callers else []
         if scrapers:
-            ingress.append(_from_namespaces(scrapers, METRICS_PORT))
+            ingress.append(_from_peers([_namespace_peer(ns) for ns in scrapers], METRICS_PORT))
         k8s.KubeNetworkPolicy(
             self, "Network",
             metadata=k8s.ObjectMeta(name=app, namespace=namespace, labels=labels(app)),
@@ -170,11 +196,21 @@ class ModelAccess(Construct):
         )
 
 
-def _from_namespaces(namespaces: list[str], port: int) -> k8s.NetworkPolicyIngressRule:
+def _namespace_peer(namespace: str) -> k8s.NetworkPolicyPeer:
+    return k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(match_labels={"kubernetes.io/metadata.name": namespace}))
+
+
+def _gateway_peer(gateway: GatewayIdentity) -> k8s.NetworkPolicyPeer:
+    """The gateway's pods: its namespace AND its pod labels in one peer (both must hold)."""
+    if not gateway.pod_labels:
+        return _namespace_peer(gateway.namespace)
+    return k8s.NetworkPolicyPeer(
+        namespace_selector=k8s.LabelSelector(match_labels={"kubernetes.io/metadata.name": gateway.namespace}),
+        pod_selector=k8s.LabelSelector(match_labels=dict(gateway.pod_labels)),
+    )
+
+
+def _from_peers(peers: list[k8s.NetworkPolicyPeer], port: int) -> k8s.NetworkPolicyIngressRule:
     return k8s.NetworkPolicyIngressRule(
-        from_=[
-            k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(match_labels={"kubernetes.io/metadata.name": ns}))
-            for ns in namespaces
-        ],
-        ports=[k8s.NetworkPolicyPort(port=int_or_string(port), protocol="TCP")],
+        from_=peers, ports=[k8s.NetworkPolicyPort(port=int_or_string(port), protocol="TCP")],
     )

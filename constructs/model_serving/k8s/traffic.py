@@ -29,12 +29,13 @@ class ModelDestinationRule(Construct):
     Props: `app`, `namespace`, `host` (the Service's FQDN), `versions` (subset names, each selecting
     pods labelled `version: <name>`); `connection_pool`, `outlier_detection` and `load_balancer`
     default to the fleet's defaults (see fleet.resilience). mTLS is always ISTIO_MUTUAL.
+    `export_to`: the namespaces whose proxies see it (default all, Istio's default).
     """
 
     def __init__(
         self, scope: Construct, id: str, *, app: str, namespace: str, host: str, versions: Sequence[str],
         connection_pool: ConnectionPool = ConnectionPool(), outlier_detection: OutlierDetection = OutlierDetection(),
-        load_balancer: LoadBalancer = LoadBalancer(),
+        load_balancer: LoadBalancer = LoadBalancer(), export_to: Sequence[str] | None = None,
     ) -> None:
         super().__init__(scope, id)
         if not versions:
@@ -44,6 +45,7 @@ class ModelDestinationRule(Construct):
             metadata=cdk8s.ApiObjectMetadata(name=app, namespace=namespace, labels=labels(app)),
             spec=istio.DestinationRuleSpec(
                 host=host,
+                export_to=list(export_to) if export_to else None,
                 traffic_policy=istio.DestinationRuleSpecTrafficPolicy(
                     tls=istio.DestinationRuleSpecTrafficPolicyTls(mode=MUTUAL),
                     connection_pool=_pool(connection_pool),
@@ -187,23 +189,26 @@ def _metadata(name: str, namespace: str, app: str) -> cdk8s.ApiObjectMetadata:
 
 
 class ModelRoutes(Construct):
-    """The model's VirtualServices: `<model>` (Resource) for the in-mesh host, and, when exposed,
-    `<model>-edge` (Edge) for the external host on the gateway alone.
+    """The model's VirtualService (Resource) for the mesh and, when exposed, `<model>-edge` (Edge) for the gateway.
 
-    Two objects because the two differ: the gateway serves the model under its prefix (when
-    shared) and speaks HTTPS, so its cohort cookies carry `Secure`, which in-mesh plain-HTTP
-    clients would drop. Binding the external host to the gateway only also keeps it out of
-    every sidecar's configuration.
+    Two objects because the two differ: the external host is bound to the gateway only, so
+    sidecars never learn it; the gateway serves the model under its prefix (when shared) and speaks
+    HTTPS, so its cohort cookies carry `Secure`, which in-mesh plain-HTTP clients would drop.
+    Routes limited to in-mesh callers (`only="mesh"`) stay out of the edge; routes keyed on a JWT
+    claim (`only="gateway"`) stay out of the mesh, where no JWT has been validated.
 
     Props: `app`, `namespace`, `host` (the Service's FQDN), `port`, `routes` (the decided
     RoutePlans, in match order); `external_host`, `prefix` and `gateway` ("ns/name") when the
-    model is exposed (default: mesh-only); `secure_cookies` when the gateway speaks HTTPS.
+    model is exposed (default: mesh-only); `secure_cookies` when the gateway speaks HTTPS (default
+    false); `export_to` (namespaces whose sidecars see the mesh routes) and `edge_export_to` (the
+    gateway's namespace) (default all, Istio's default).
     """
 
     def __init__(
         self, scope: Construct, id: str, *, app: str, namespace: str, host: str, port: int,
         routes: Sequence[RoutePlan], external_host: str | None = None, prefix: str | None = None,
         gateway: str | None = None, secure_cookies: bool = False,
+        export_to: Sequence[str] | None = None, edge_export_to: Sequence[str] | None = None,
     ) -> None:
         super().__init__(scope, id)
         if external_host and not gateway:
@@ -212,16 +217,19 @@ class ModelRoutes(Construct):
             self, "Resource",
             metadata=_metadata(app, namespace, app),
             spec=istio.VirtualServiceSpec(
-                hosts=[host], gateways=["mesh"], http=[http_route(r, host=host, port=port) for r in routes],
+                hosts=[host], gateways=["mesh"], export_to=list(export_to) if export_to else None,
+                http=[http_route(r, host=host, port=port) for r in routes if r.only != "gateway"],
             ),
         )
         if external_host is not None and gateway is not None:
-            edge = edge_routes(routes, prefix=prefix, gateway=gateway, secure=secure_cookies)
+            edge = edge_routes([r for r in routes if r.only != "mesh"], prefix=prefix, gateway=gateway, secure=secure_cookies)
             istio.VirtualService(
                 self, "Edge",
                 metadata=_metadata(f"{app}-edge", namespace, app),
                 spec=istio.VirtualServiceSpec(
-                    hosts=[external_host], gateways=[gateway], http=[http_route(r, host=host, port=port) for r in edge],
+                    hosts=[external_host], gateways=[gateway],
+                    export_to=list(edge_export_to) if edge_export_to else None,
+                    http=[http_route(r, host=host, port=port) for r in edge],
                 ),
             )
 

@@ -147,7 +147,35 @@ def build_index(objects: Iterable[Mapping[str, Any]]) -> Index:
             and o["spec"].get("scaleTargetRef", {}).get("kind") == "Deployment"}
     for obj in items:
         _add(index, obj, hpas)
+    _drop_gateway_services(index, [o for o in items if _is_gateway_deployment(o)])
     return index
+
+
+def _is_gateway_deployment(obj: Mapping[str, Any]) -> bool:
+    """Ingress gateway pods (Istio's `gateway` injection template): the rehearsal's gateway proxy plays them."""
+    template = (obj.get("spec") or {}).get("template") or {}
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    return obj.get("kind") == "Deployment" and annotations.get("inject.istio.io/templates") == "gateway"
+
+
+def _drop_gateway_services(index: Index, gateways: list[dict[str, Any]]) -> None:
+    """The Services in front of gateway pods carry client traffic into the gateway, not mesh routes."""
+    for gateway in gateways:
+        namespace = gateway["metadata"].get("namespace", "default")
+        labels = gateway["spec"]["template"]["metadata"].get("labels") or {}
+        for host, service in list(index.services.items()):
+            if service.namespace == namespace and service.selector and all(labels.get(k) == v for k, v in service.selector):
+                del index.services[host]
+        index.note("gateway Deployments: played by the one rehearsal gateway proxy (no stand-ins)")
+
+
+def _sidecar(index: Index, obj: dict[str, Any]) -> None:
+    """A namespace-wide Sidecar that keeps its own namespace visible changes no rehearsed route."""
+    spec = obj.get("spec") or {}
+    hosts = [h for e in spec.get("egress") or [] for h in e.get("hosts") or []]
+    if set(spec) - {"egress"} or any(set(e) != {"hosts"} for e in spec.get("egress") or []) or "./*" not in hosts:
+        raise refuse(where(obj), "Sidecar: only namespace-wide egress host lists that keep `./*` are rehearsed")
+    index.note("Sidecar egress scoping is not rehearsed (every rehearsed Service stays visible)")
 
 
 def _add(index: Index, obj: dict[str, Any], hpas: Mapping[tuple[str, str], dict[str, Any]]) -> None:
@@ -158,8 +186,10 @@ def _add(index: Index, obj: dict[str, Any], hpas: Mapping[tuple[str, str], dict[
     elif kind == "Service":
         service = _service(obj)
         index.services[service.host] = service
-    elif kind == "Deployment":
+    elif kind == "Deployment" and not _is_gateway_deployment(obj):
         index.replicas.extend(_replicas(obj, hpas))
+    elif kind == "Sidecar" and group == "networking.istio.io":
+        _sidecar(index, obj)
     elif kind == "DestinationRule":
         _add_destination_rule(index, obj)
     elif kind == "VirtualService":
