@@ -170,12 +170,16 @@ def _drop_gateway_services(index: Index, gateways: list[dict[str, Any]]) -> None
 
 
 def _sidecar(index: Index, obj: dict[str, Any]) -> None:
-    """A namespace-wide Sidecar that keeps its own namespace visible changes no rehearsed route."""
+    """A Sidecar that keeps its own namespace visible changes no rehearsed route: egress scoping,
+    and a pod's inbound connection pool (the rehearsal has no pod-side proxy), are noted instead."""
     spec = obj.get("spec") or {}
     hosts = [h for e in spec.get("egress") or [] for h in e.get("hosts") or []]
-    if set(spec) - {"egress"} or any(set(e) != {"hosts"} for e in spec.get("egress") or []) or "./*" not in hosts:
-        raise refuse(where(obj), "Sidecar: only namespace-wide egress host lists that keep `./*` are rehearsed")
+    known = {"egress", "workloadSelector", "inboundConnectionPool"}
+    if set(spec) - known or any(set(e) != {"hosts"} for e in spec.get("egress") or []) or "./*" not in hosts:
+        raise refuse(where(obj), "Sidecar: only egress host lists that keep `./*` (and an inbound connection pool) are rehearsed")
     index.note("Sidecar egress scoping is not rehearsed (every rehearsed Service stays visible)")
+    if "inboundConnectionPool" in spec:
+        index.note("Sidecar inboundConnectionPool (per-pod concurrency) is not rehearsed: no pod-side proxy")
 
 
 def _add(index: Index, obj: dict[str, Any], hpas: Mapping[tuple[str, str], dict[str, Any]]) -> None:
