@@ -123,7 +123,7 @@ def _positive_float(option: str, text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not 0 < value < float("inf"):  # nan and inf too: every scaled duration must stay a finite number
         raise UsageError(f"{option}: {text!r} is not a positive number; fix: e.g. {option} 0.01")
     return value
 
