@@ -135,7 +135,7 @@ def _message(error: ErrorDetails, root: type[Spec]) -> str:
     if "; fix:" in message:
         return message
     kind, field = error["type"], str(error["loc"][-1]) if error["loc"] else ""
-    owner, info = resolve(root, error["loc"])
+    _, info = resolve(root, error["loc"])
     if kind == "extra_forbidden":
         close = _suggestion(error, root)
         hint = f"did you mean {close}? " if close else ""
