@@ -158,3 +158,11 @@ def test_promote_of_a_canary_without_pods_is_refused(workdir: Path, capsys: pyte
     (workdir / "serving.yaml").write_text(text)
     _run(workdir, capsys, ["promote", "ai-model", "--config", str(workdir / "serving.yaml"), "--out", str(workdir / "dist")],
          "version v2 has replicas: 0 but takes 10% of live traffic")
+
+
+def test_every_selector_form_of_a_real_stand_in_is_accepted() -> None:
+    from model_serving.commands.rehearse import _check_selectors
+    from model_serving.fleet.load import load_fleet
+
+    fleet = load_fleet(ROOT / "serving.yaml")
+    _check_selectors(fleet, "production", ["v1", "v2#1", "ai-model/v1", "ai-model/v2#0", "ai-model/*"])
