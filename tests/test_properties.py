@@ -441,4 +441,8 @@ def test_a_long_value_is_never_echoed_whole(data: dict[str, Any], pick, size: in
     leaves = [p for p in _paths(data) if isinstance(_get(data, p), (str, int)) and not isinstance(_get(data, p), bool)]
     path = pick.draw(st.sampled_from(leaves))
     _get(data, path[:-1])[path[-1]] = "y" * (size - 2) + " !"  # a space and '!': no name, host, image or number
-    _assert_one_line_failure(*_synth_text(yaml.safe_dump(data, width=1 << 20)))
+    code, err, unchanged = _synth_text(yaml.safe_dump(data, width=1 << 20))
+    if code == 0:  # free text (a header value to match) may be long: then it is simply accepted
+        assert "error" not in err and "Traceback" not in err
+    else:
+        _assert_one_line_failure(code, err, unchanged)
