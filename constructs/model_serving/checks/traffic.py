@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_serving.errors import InputError
-from model_serving.yamlio import YamlError, load_documents
+from model_serving.yamlio import YamlError, load_documents, read_text
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 Objects = dict[str, list[dict]]  # file name -> its objects, in file order
@@ -37,13 +37,18 @@ def read_dir(folder: Path, *, skip: Mapping[str, str] | None = None) -> Objects:
 
     Files whose text equals `skip[name]` are left out (unchanged files need no parsing).
     """
+    if folder.exists() and not folder.is_dir():
+        raise ManifestError(f"{folder}: not a folder; fix: give the output folder (e.g. --out dist)")
     if not folder.is_dir():
         return {}
-    texts = {
-        path.name: path.read_text()
-        for path in sorted(folder.iterdir())
-        if path.is_file() and path.name.endswith(MANIFEST_SUFFIXES)
-    }
+    try:
+        texts = {
+            path.name: read_text(path)
+            for path in sorted(folder.iterdir())
+            if path.is_file() and path.name.endswith(MANIFEST_SUFFIXES)
+        }
+    except YamlError as error:  # not UTF-8 or unreadable: one line, as for invalid YAML
+        raise ManifestError(f"{str(error).rsplit('; fix:', 1)[0]}; fix: re-run `model-serving synth` to rewrite it") from None
     skip = skip or {}
     return {name: parse_manifests(text, str(folder / name)) for name, text in texts.items() if skip.get(name) != text}
 

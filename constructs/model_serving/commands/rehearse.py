@@ -91,6 +91,7 @@ def _run(args: argparse.Namespace, default_config: str) -> int:
     request = _request_spec(args)  # validates every request option before any slow step
     fleet = load_fleet(Path(args.config or default_config))
     env = _environment(fleet, args.env)
+    _check_selectors(fleet, env, list(behaviours))
     if request is None and not fleet.rehearse:
         raise UsageError(f"{fleet.source}: no --model/--host and no `rehearse:` expectations; "
                          "fix: pass --model or --host, or declare expectations (see README)")
@@ -123,7 +124,7 @@ def _positive_float(option: str, text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not 0 < value < float("inf"):  # nan and inf too: every scaled duration must stay a finite number
         raise UsageError(f"{option}: {text!r} is not a positive number; fix: e.g. {option} 0.01")
     return value
 
@@ -236,6 +237,20 @@ def _environment(fleet: Fleet, name: str | None) -> str:
     if name not in fleet.environments:
         raise UsageError(f"--env: unknown environment {name!r} in {fleet.source}; fix: use one of {', '.join(names)}")
     return name
+
+
+def _check_selectors(fleet: Fleet, env: str, selectors: Sequence[str]) -> None:
+    """Every --standin selector names a stand-in of the environment (a typo would silently change nothing)."""
+    models = fleet.environments[env].models
+    for selector in selectors:
+        model, slash, rest = selector.rpartition("/")
+        version, hashed, index = rest.partition("#")
+        versions = models[model].versions if model in models else {} if slash else {
+            v for m in models.values() for v in m.versions}
+        if not ((slash and rest == "*" and model in models) or (version in versions and (not hashed or index.isdigit()))):
+            example = sorted(versions or next(iter(models.values())).versions)[0]
+            raise UsageError(f"--standin: {selector!r} selects no stand-in in environment {env}; "
+                             f"fix: name a version, a replica or a model's versions, e.g. {example}, {example}#0 or <model>/*")
 
 
 def _check_target(fleet: Fleet, env: str, spec: RequestSpec, where: str) -> None:

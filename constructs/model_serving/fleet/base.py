@@ -85,12 +85,17 @@ def _duration_input(value: Any) -> Any:
     return value
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # else RE2 logs each bad pattern to stderr besides our one error line
+
+
 def _re2(value: str) -> str:
     try:
-        re2.compile(value)
+        re2.compile(value, _RE2_OPTIONS)
     except re2.error as error:
+        detail = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else str(error)
         raise ValueError(
-            f"regex {shown(value)} is not valid RE2, the syntax Istio accepts ({error}); "
+            f"regex {shown(value)} is not valid RE2, the syntax Istio accepts ({detail[:80]}); "
             "fix: drop look-arounds, backreferences and possessive quantifiers"
         ) from None
     return value

@@ -135,16 +135,23 @@ def _message(error: ErrorDetails, root: type[Spec]) -> str:
     if "; fix:" in message:
         return message
     kind, field = error["type"], str(error["loc"][-1]) if error["loc"] else ""
-    owner, info = resolve(root, error["loc"])
+    _, info = resolve(root, error["loc"])
     if kind == "extra_forbidden":
-        names = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
-        close = difflib.get_close_matches(field, names, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
+        close = _suggestion(error, root)
+        hint = f"did you mean {close}? " if close else ""
         return f"unknown field; fix: {hint}remove it or check its spelling"
     about = f" ({field}: {info.description})" if info and info.description else ""
     if kind == "missing":
         return f"missing; fix: add it{about}"
     return f"{message}; fix: {_FIXES.get(kind, 'see the field in serving.schema.json')}{about}"
+
+
+def _suggestion(error: ErrorDetails, root: type[Spec]) -> str | None:
+    """For an unknown key, the known field of the same section it most resembles (a likely misspelling)."""
+    owner, _ = resolve(root, error["loc"])
+    names = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
+    close = difflib.get_close_matches(str(error["loc"][-1]), names, n=1) if error["loc"] else []
+    return close[0] if close else None
 
 
 def _first(errors: list[ErrorDetails]) -> ErrorDetails:
@@ -158,7 +165,10 @@ def one_line(source: str, prefix: str, error: ValidationError, root: type[Spec])
     first = _first(errors)
     path = _where(first["loc"])
     where = f"{prefix}{'' if not prefix or not path or path.startswith('[') else '.'}{path}" or "(top level)"
-    others = sum(1 for e in errors if e["loc"] != first["loc"])
+    # A misspelt key (`modles`) also leaves the field it meant missing: one mistake, not two.
+    meant = _suggestion(first, root) if first["type"] == "extra_forbidden" else None
+    same = {first["loc"], (*first["loc"][:-1], meant)}
+    others = sum(1 for e in errors if e["loc"] not in same)
     tail = f" (+{others} more)" if others else ""
     return ConfigError(f"{source}: {where}: {_message(first, root)}{tail}")
 

@@ -128,6 +128,7 @@ class Model(Spec):
     def _consistent(self) -> Model:
         _check_weights(self)
         _check_references(self)
+        _check_live_replicas(self)
         _check_edge(self)
         _check_retry_budgets(self)
         _check_grpc_retries(self)
@@ -203,6 +204,29 @@ def _check_references(model: Model) -> None:
             known(model.rollout.canary, "rollout.canary")
             if model.rollout.canary == model.rollout.stable:
                 raise ValueError("rollout.canary equals rollout.stable; fix: name two different versions")
+
+
+def _check_live_replicas(model: Model) -> None:
+    """A version that takes live requests needs pods: its weight, or an A/B rule's `version:`.
+
+    A mirror target may have none: Envoy discards shadow responses, so its copies fail unseen.
+    """
+    if model.autoscaling is not None:
+        return  # replicas are ignored: the autoscaler keeps at least minReplicas (>= 1)
+    routed = {route.version: route.name for route in model.routes if route.version}
+    for name, version in model.versions.items():
+        if version.replicas:
+            continue
+        if version.weight > 0:
+            live = f"takes {version.weight}% of live traffic"
+        elif name in routed:
+            live = f"gets every request of route {routed[name]!r}"
+        else:
+            continue
+        raise ValueError(
+            f"version {name} has replicas: 0 but {live}, which would find no pods (503s); "
+            f"fix: give versions.{name} replicas: 1 or more (or set autoscaling), or send its traffic elsewhere first"
+        )
 
 
 def _check_edge(model: Model) -> None:
