@@ -43,6 +43,9 @@ MTLS_MODE_CONFLICT: Final = Code("MS1003", "MTLSModeConflict", ERROR)
 RETRIES_WITH_FAULT: Final = Code("MS1004", "RetriesWithFaultInjection", WARNING)
 RETRIES_EXCEED_TIMEOUT: Final = Code("MS1005", "RetriesExceedRouteTimeout", ERROR)
 INVALID_DURATION: Final = Code("MS1006", "InvalidDuration", ERROR)
+REFERENCE_OUTSIDE_INPUT: Final = Code("MS1007", "ReferenceOutsideInput", INFO)
+SERVICE_WITHOUT_PORTS: Final = Code("MS1008", "ServiceWithoutPorts", ERROR)
+GATEWAY_NOT_BOUND: Final = Code("MS1009", "GatewayNotBoundByVirtualService", WARNING)
 
 ALL_CODES: Final[tuple[Code, ...]] = (
     REFERENCED_RESOURCE_NOT_FOUND,
@@ -63,6 +66,9 @@ ALL_CODES: Final[tuple[Code, ...]] = (
     RETRIES_WITH_FAULT,
     RETRIES_EXCEED_TIMEOUT,
     INVALID_DURATION,
+    REFERENCE_OUTSIDE_INPUT,
+    SERVICE_WITHOUT_PORTS,
+    GATEWAY_NOT_BOUND,
 )
 
 

@@ -16,6 +16,7 @@ from .resilience import check_durations, check_fault_with_retries, check_retry_b
 from .routing import (
     check_gateway_hosts,
     check_gateway_references,
+    check_gateways_bound,
     check_mesh_host_conflicts,
     check_route_destinations,
     check_route_weights,
@@ -24,6 +25,7 @@ from .security import check_mtls_consistency
 from .workloads import (
     check_namespace_injection,
     check_service_port_names,
+    check_service_ports,
     check_service_selectors,
 )
 
@@ -33,12 +35,14 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_route_destinations,
     check_gateway_references,
     check_gateway_hosts,
+    check_gateways_bound,
     check_mesh_host_conflicts,
     check_route_weights,
     check_destination_rule_hosts,
     check_subsets_select_pods,
     check_tls_certificates,
     check_service_port_names,
+    check_service_ports,
     check_service_selectors,
     check_namespace_injection,
     check_mtls_consistency,
