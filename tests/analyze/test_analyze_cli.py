@@ -60,8 +60,9 @@ def test_finding_prints_as_one_istioctl_style_line() -> None:
 
 
 def test_cluster_scoped_resources_have_no_namespace_in_their_name() -> None:
+    # Every Namespace without injection is reported (IST0102), sorted by resource.
     findings = analyze(load_manifests([FIXTURES / "namespace_not_injected.yaml"]))
-    assert [f.resource for f in findings] == ["Namespace ai-services"]
+    assert [f.resource for f in findings] == ["Namespace ai-services", "Namespace blank", "Namespace empty"]
 
 
 def test_non_istio_gateway_kinds_and_unknown_versions_are_ignored() -> None:

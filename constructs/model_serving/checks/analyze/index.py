@@ -15,6 +15,8 @@ MESH_GATEWAY: Final = "mesh"
 ROOT_NAMESPACE: Final = "istio-system"
 EXPORT_TO_ANNOTATION: Final = "networking.istio.io/exportTo"
 EVERYWHERE: Final = "*"
+HERE: Final = "."
+NOWHERE: Final = "~"
 # `name.namespace.svc.cluster.local`: the only dotted form that names a Kubernetes Service.
 _SERVICE_FQDN: Final = re.compile(r"^([^.]+)\.([^.]+)\.svc\.cluster\.local$")
 
@@ -298,23 +300,34 @@ def service_name(host: str) -> tuple[str, str] | None:
     return (match.group(2), match.group(1)) if match else None
 
 
+def _export_entries(export_to: Any) -> list[str]:
+    return [item.strip() for item in as_list(export_to) if isinstance(item, str) and item.strip()]
+
+
 def viewers(resource: Resource) -> list[str]:
     """Namespaces a VirtualService or DestinationRule is checked from, as istioctl checks them:
-    its `exportTo` list (`.` = its namespace, `*` = everywhere), or its own namespace without one."""
-    entries = [item.strip() for item in as_list(resource.spec.get("exportTo")) if isinstance(item, str) and item.strip()]
-    return [resource.namespace if item == "." else item for item in entries] or [resource.namespace]
+    its `exportTo` list (`.` = its namespace, `*` = everywhere), or its own namespace without one.
+
+    `~` (exported to no namespace) adds none: a resource exported only to `~` applies nowhere,
+    so what it references need not be visible anywhere (see `visible_to`).
+    """
+    entries = _export_entries(resource.spec.get("exportTo"))
+    if not entries:
+        return [resource.namespace]
+    return [resource.namespace if item == HERE else item for item in entries if item != NOWHERE]
 
 
 def export_scope(export_to: Any, namespace: str) -> frozenset[str] | None:
     """Namespaces a resource is visible to from its `exportTo` list; None means every namespace.
 
-    `.` is the resource's own namespace, `*` (or no list at all) every namespace; istiod's mesh
-    defaults (defaultServiceExportTo and friends) are not known offline and taken as `*`.
+    `.` is the resource's own namespace, `*` (or no list at all) every namespace, `~` none (an
+    empty set); istiod's mesh defaults (defaultServiceExportTo and friends) are not known offline
+    and taken as `*`.
     """
-    entries = [item.strip() for item in as_list(export_to) if isinstance(item, str) and item.strip()]
+    entries = _export_entries(export_to)
     if not entries or EVERYWHERE in entries:
         return None
-    return frozenset(namespace if item == "." else item for item in entries)
+    return frozenset(namespace if item == HERE else item for item in entries if item != NOWHERE)
 
 
 def service_export_scope(service: Resource) -> frozenset[str] | None:
@@ -325,10 +338,15 @@ def service_export_scope(service: Resource) -> frozenset[str] | None:
 
 
 def visible_to(scope: frozenset[str] | None, viewers: Iterable[str]) -> bool:
-    """True if something exported to `scope` is visible to at least one of `viewers` (`*`: every namespace)."""
-    if scope is None:
+    """True if something exported to `scope` is visible to at least one of `viewers` (`*`: every namespace).
+
+    No viewers (a resource exported only to `~`) means it applies nowhere: nothing has to be visible to it.
+    A `*` viewer sees only what is exported everywhere, as istioctl checks it.
+    """
+    seen_from = list(viewers)
+    if scope is None or not seen_from:
         return True
-    return any(viewer != EVERYWHERE and viewer in scope for viewer in viewers)
+    return any(viewer != EVERYWHERE and viewer in scope for viewer in seen_from)
 
 
 def service_fqdn(service: Resource) -> str:

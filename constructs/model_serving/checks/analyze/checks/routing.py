@@ -268,6 +268,9 @@ def check_gateway_hosts(index: Index) -> Iterator[Finding]:
 
 
 def _scopes_overlap(left: frozenset[str] | None, right: frozenset[str] | None) -> bool:
+    # An empty scope (exportTo ["~"]) is seen by no sidecar, so it meets nothing.
+    if left == frozenset() or right == frozenset():
+        return False
     return left is None or right is None or bool(left & right)
 
 
