@@ -31,6 +31,17 @@ def test_reports_IST0127_when_service_selector_matches_no_workload() -> None:
     assert any("accelerator=gpu,app=ai-model" in f.message for f in findings if f.code == "IST0127")
 
 
+def test_services_with_ports_headless_and_external_name_pass() -> None:
+    assert findings_for("service_without_ports_pass.yaml") == []
+
+
+def test_reports_MS1008_when_service_has_no_ports() -> None:
+    findings = findings_for("service_without_ports.yaml")
+    assert flagged(findings, "MS1008") == {"Service ai-services/ai-model-next", "Service ai-services/ai-model-headless"}
+    assert {f.level for f in findings if f.code == "MS1008"} == {"Error"}
+    assert any("admits it (headless)" in f.message for f in findings)
+
+
 def _service_in_other(*extra: dict) -> list[dict]:
     service = {
         "apiVersion": "v1",

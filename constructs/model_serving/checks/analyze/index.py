@@ -233,17 +233,25 @@ class Index:
         named = service_name(fqdn(host, namespace))
         return self.services.get(named) if named else None
 
+    def service_entries_declaring(self, host: str, namespace: str) -> list[Resource]:
+        """ServiceEntries that declare `host` (written in `namespace`), wildcards included, visible or not."""
+        wanted = fqdn(host, namespace)
+        return [
+            entry
+            for entry in self.service_entries
+            if any(
+                isinstance(declared, str) and host_matches(fqdn(declared, entry.namespace), wanted)
+                for declared in as_list(entry.spec.get("hosts"))
+            )
+        ]
+
     def service_entry_matches(self, host: str, namespace: str, viewers: Iterable[str] | None = None) -> bool:
         """True if a ServiceEntry visible to one of `viewers` (default: `namespace`) declares `host`, wildcards included."""
-        wanted = fqdn(host, namespace)
-        viewers = [namespace] if viewers is None else list(viewers)
-        for entry in self.service_entries:
-            if not visible_to(export_scope(entry.spec.get("exportTo"), entry.namespace), viewers):
-                continue
-            for declared in as_list(entry.spec.get("hosts")):
-                if isinstance(declared, str) and host_matches(fqdn(declared, entry.namespace), wanted):
-                    return True
-        return False
+        seen_from = [namespace] if viewers is None else list(viewers)
+        return any(
+            visible_to(export_scope(entry.spec.get("exportTo"), entry.namespace), seen_from)
+            for entry in self.service_entries_declaring(host, namespace)
+        )
 
     def services_matching(self, pattern: str) -> list[Resource]:
         """Services whose FQDN is within the (possibly wildcard) FQDN `pattern`."""
@@ -347,6 +355,13 @@ def visible_to(scope: frozenset[str] | None, viewers: Iterable[str]) -> bool:
     if scope is None or not seen_from:
         return True
     return any(viewer != EVERYWHERE and viewer in scope for viewer in seen_from)
+
+
+def describe_scope(scope: frozenset[str] | None) -> str:
+    """`every namespace`, `no namespace (~)` or `a, b`: an export scope in words."""
+    if scope is None:
+        return "every namespace"
+    return ", ".join(sorted(scope)) or "no namespace (~)"
 
 
 def service_fqdn(service: Resource) -> str:

@@ -24,6 +24,7 @@ from ..index import (
     Resource,
     as_dict,
     as_list,
+    describe_scope,
     export_scope,
     fqdn,
     hosts_overlap,
@@ -90,7 +91,7 @@ def _check_destination(index: Index, vs: Resource, where: str, destination: dict
             REFERENCED_RESOURCE_NOT_FOUND,
             vs.ref,
             f'destination host "{host}" at {where}: Service {service.key} is exported ({EXPORT_TO_ANNOTATION}) '
-            f"only to {', '.join(sorted(service_export_scope(service) or ()))}, not to {', '.join(seen_from)}, "
+            f"to {describe_scope(service_export_scope(service))}, not to {', '.join(seen_from)}, "
             "where this VirtualService applies",
             f"add those namespaces to the Service's {EXPORT_TO_ANNOTATION} annotation, or narrow the VirtualService's exportTo",
         )
@@ -119,11 +120,14 @@ def _missing_host(index: Index, vs: Resource, where: str, host: str, target: str
         if dotted
         else "correct the host, create the Service, or declare an external host with a ServiceEntry"
     )
+    # A ServiceEntry that declares the host but is not exported here is the likelier mistake.
+    hidden = index.service_entries_declaring(host, vs.namespace)
+    note = f"; ServiceEntry {hidden[0].key} declares it but is not exported to {', '.join(viewers(vs))}" if hidden else ""
     return Finding.of(
         REFERENCED_RESOURCE_NOT_FOUND,
         vs.ref,
-        f'destination host "{host}" at {where} matches no Service or ServiceEntry (looked for {target})',
-        fix,
+        f'destination host "{host}" at {where} matches no Service or ServiceEntry (looked for {target}){note}',
+        f"add {', '.join(viewers(vs))} to that ServiceEntry's exportTo" if hidden else fix,
     )
 
 
@@ -201,7 +205,13 @@ def check_gateways_bound(index: Index) -> Iterator[Finding]:
     """Every Gateway is bound by some VirtualService; otherwise ingress answers 404 for all its hosts."""
     if not index.virtual_services:
         return  # no VirtualService in the input at all: the bindings live elsewhere, absence proves nothing
-    bound = {gateway_key(reference, vs.namespace) for vs in index.virtual_services for _, reference in _gateway_references(vs)}
+    # Only the top-level list attaches a VirtualService to a Gateway (pilot's getGatewayNames);
+    # match[].gateways merely narrows a match of an attached VirtualService.
+    bound = {
+        gateway_key(reference, vs.namespace)
+        for vs in index.virtual_services
+        for reference in _string_list(vs.spec.get("gateways"))
+    }
     for key, gateway in sorted(index.gateways.items()):
         if key in bound:
             continue
@@ -209,7 +219,7 @@ def check_gateways_bound(index: Index) -> Iterator[Finding]:
         yield Finding.of(
             GATEWAY_NOT_BOUND,
             gateway.ref,
-            f"no VirtualService binds Gateway {key} (gateways: [{key}]), so the ingress gateway answers 404 "
+            f"no VirtualService lists Gateway {key} in its top-level gateways, so the ingress gateway answers 404 "
             f"for {', '.join(hosts) or 'its hosts'}",
             f'add "{key}" (or "{gateway.name}" from namespace {gateway.namespace}) to the gateways of the '
             "VirtualService that routes those hosts, or remove the Gateway",

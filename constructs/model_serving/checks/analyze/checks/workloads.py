@@ -81,10 +81,12 @@ def check_service_ports(index: Index) -> Iterator[Finding]:
     for service in index.services.values():
         if service.spec.get("type") == "ExternalName" or as_list(service.spec.get("ports")):
             continue
+        # A headless Service may omit ports as far as Kubernetes goes; Istio still has nothing to build.
+        admitted = "the API server admits it (headless)" if service.spec.get("clusterIP") == "None" else "the API server rejects it"
         yield Finding.of(
             SERVICE_WITHOUT_PORTS,
             service.ref,
-            "the Service has no ports: the API server rejects it (unless headless), and Istio builds no listener, "
+            f"the Service has no ports: {admitted}, and Istio builds no listener, "
             "cluster or route for it, so every VirtualService destination to it fails",
             "add spec.ports with the model server's port, e.g. [{name: http, port: 8080, appProtocol: http}]",
         )
