@@ -58,7 +58,7 @@ def check_fault_with_retries(index: Index) -> Iterator[Finding]:
 
 
 def check_retry_budget(index: Index) -> Iterator[Finding]:
-    """retries.attempts x perTryTimeout fits within the route timeout."""
+    """Every try a route allows, (attempts + 1) x perTryTimeout, fits within the route timeout."""
     for vs in index.virtual_services:
         for where, rule in iter_routes(vs.spec):
             attempts = _attempts(rule)
@@ -66,13 +66,18 @@ def check_retry_budget(index: Index) -> Iterator[Finding]:
             timeout = _seconds(rule.get("timeout"))
             if attempts <= 0 or per_try is None or timeout is None or timeout == 0:
                 continue
-            budget = attempts * per_try
+            # Istio's `attempts` is the number of retries: pilot copies it into Envoy's num_retries
+            # (route/retry/retry.go), and Envoy makes the first try plus up to num_retries more,
+            # each bounded by per_try_timeout. The 25ms+ backoff between tries is not counted.
+            tries = attempts + 1
+            budget = tries * per_try
             if budget > timeout:
                 yield Finding.of(
                     RETRIES_EXCEED_TIMEOUT,
                     vs.ref,
-                    f"{where} retries {attempts} x {_format_seconds(per_try)} = {_format_seconds(budget)}, "
-                    f"longer than its timeout {_format_seconds(timeout)}, so the last attempts never run",
+                    f"{where} allows {attempts} retries, so up to {tries} tries x {_format_seconds(per_try)} = "
+                    f"{_format_seconds(budget)}, longer than its timeout {_format_seconds(timeout)}: the route "
+                    "timeout ends the request before the last retries run",
                     f"lower retries.attempts or perTryTimeout, or raise timeout to at least {_format_seconds(budget)}",
                 )
 
