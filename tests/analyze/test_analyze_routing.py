@@ -107,7 +107,8 @@ def test_reports_IST0101_and_IST0174_when_exportTo_hides_the_destination() -> No
     assert flagged(findings, "IST0174") == {"DestinationRule team-a/reranker"}
     messages = {f.resource: f.message for f in findings}
     assert "exported (networking.istio.io/exportTo) to ai-services, not to team-a" in messages["VirtualService team-a/rerank"]
-    assert "DestinationRule ai-services/embedder defines it but is not exported to team-a" in messages["VirtualService team-a/embed"]
+    embed = messages["VirtualService team-a/embed"]
+    assert "DestinationRule ai-services/embedder defines it but is not exported to team-a" in embed
     assert "ServiceEntry ai-services/anthropic declares it" in messages["VirtualService team-a/anthropic-egress"]
     assert "to no namespace (~)" in messages["VirtualService ai-services/sealed"]
 
@@ -160,7 +161,8 @@ def test_host_in_a_namespace_of_the_input_is_checked() -> None:
 def test_reports_IST0101_when_the_namespace_is_given_but_the_service_is_not() -> None:
     # Once namespace models is described, a Service of it that is not there does not exist.
     objects = load_manifests([FIXTURES / "base.yaml", FIXTURES / "vs_destination_outside_input.yaml"])
-    objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models", "labels": {"istio-injection": "enabled"}}})
+    models = {"name": "models", "labels": {"istio-injection": "enabled"}}
+    objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": models})
     findings = analyze(objects)
     assert flagged(findings, "IST0101") == {"VirtualService ai-services/llm-proxy"}
     assert flagged(findings, "IST0174") == {"DestinationRule ai-services/llm"}

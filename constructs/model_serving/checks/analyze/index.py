@@ -9,6 +9,7 @@ from typing import Any, Final
 
 NETWORKING: Final = "networking.istio.io"
 SECURITY: Final = "security.istio.io"
+EXTENSIONS: Final = "extensions.istio.io"
 ISTIO_VERSIONS: Final = frozenset({"v1", "v1beta1", "v1alpha3"})
 CLUSTER_SUFFIX: Final = ".svc.cluster.local"
 MESH_GATEWAY: Final = "mesh"
@@ -72,6 +73,11 @@ def as_dict(value: Any) -> dict[str, Any]:
 def as_list(value: Any) -> list[Any]:
     """`value` if it is a list, else an empty list."""
     return value if isinstance(value, list) else []
+
+
+def string_list(value: Any) -> list[str]:
+    """The non-empty strings of `value` if it is a list, else an empty list."""
+    return [item for item in as_list(value) if isinstance(item, str) and item]
 
 
 def dig(value: Any, *keys: str) -> Any:
@@ -215,6 +221,7 @@ class Index:
         self.gateways: dict[str, Resource] = {r.key: r for r in kind(NETWORKING, "Gateway")}
         self.service_entries: list[Resource] = kind(NETWORKING, "ServiceEntry")
         self.peer_authentications: list[Resource] = kind(SECURITY, "PeerAuthentication")
+        self.traffic_extensions: list[Resource] = kind(EXTENSIONS, "TrafficExtension")
         self.workloads: list[Workload] = [
             Workload(resource=r, pod_labels=label_map(dig(r.body, *path)))
             for (group, name), path in _POD_LABEL_PATHS.items()

@@ -8,6 +8,7 @@ from typing import Any
 from ..findings import (
     NO_CERT_VERIFICATION_DESTINATION,
     NO_CERT_VERIFICATION_PORT,
+    OUTLIER_COUNTS_LOCAL_TIMEOUTS,
     REFERENCE_OUTSIDE_INPUT,
     SUBSET_SELECTS_NO_PODS,
     UNKNOWN_DESTINATION_RULE_HOST,
@@ -160,3 +161,47 @@ def check_tls_certificates(index: Index) -> Iterator[Finding]:
                         "so the server certificate is not verified",
                         fix,
                     )
+
+
+def _counters_with_local_timeouts(outlier: dict[str, Any]) -> list[str]:
+    """The consecutive-error counters that will count Envoy's own timeouts, given this outlierDetection.
+
+    Without splitExternalLocalOriginErrors, Envoy reports a timed-out try to outlier detection as
+    a 504 (putResultNoLocalExternalSplit), which counts toward consecutive 5xx and gateway errors.
+    Istio leaves consecutive_5xx to Envoy's default (5, enforced) unless consecutive5xxErrors is
+    set, and enforces gateway errors only when consecutiveGatewayErrors is above 0.
+    """
+    if outlier.get("splitExternalLocalOriginErrors") is True:
+        return []
+    counters = []
+    five_xx = outlier.get("consecutive5xxErrors")
+    if five_xx is None:
+        counters.append("consecutive 5xx (Envoy's default of 5, as consecutive5xxErrors is unset)")
+    elif five_xx != 0:
+        counters.append(f"consecutive5xxErrors {five_xx}")
+    gateway = outlier.get("consecutiveGatewayErrors")
+    if gateway not in (None, 0):
+        counters.append(f"consecutiveGatewayErrors {gateway}")
+    return counters
+
+
+def check_outlier_detection_timeouts(index: Index) -> Iterator[Finding]:
+    """Outlier detection does not eject a replica for answering slowly (Envoy's own timeouts)."""
+    for rule in index.destination_rules:
+        for where, policy in traffic_policies(rule):
+            scopes = [(where, policy)] + [(f"{where} port {port}", settings) for port, settings in port_level_settings(policy)]
+            for scope, settings in scopes:
+                outlier = settings.get("outlierDetection")
+                counters = _counters_with_local_timeouts(outlier) if isinstance(outlier, dict) else []
+                if not counters:
+                    continue
+                yield Finding.of(
+                    OUTLIER_COUNTS_LOCAL_TIMEOUTS,
+                    rule.ref,
+                    f"{scope} outlierDetection ejects on {' and '.join(counters)} without "
+                    "splitExternalLocalOriginErrors: true, so Envoy counts its own timeouts (504) toward them and "
+                    "ejects a replica that is merely busy with long generations, moving its load onto the rest",
+                    "count only errors the replica answers: consecutiveGatewayErrors with "
+                    "splitExternalLocalOriginErrors: true (timeouts then count toward consecutiveLocalOriginFailures, "
+                    "Envoy's default 5, so set that deliberately too)",
+                )

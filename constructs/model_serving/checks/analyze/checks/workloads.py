@@ -82,7 +82,8 @@ def check_service_ports(index: Index) -> Iterator[Finding]:
         if service.spec.get("type") == "ExternalName" or as_list(service.spec.get("ports")):
             continue
         # A headless Service may omit ports as far as Kubernetes goes; Istio still has nothing to build.
-        admitted = "the API server admits it (headless)" if service.spec.get("clusterIP") == "None" else "the API server rejects it"
+        headless = service.spec.get("clusterIP") == "None"
+        admitted = "the API server admits it (headless)" if headless else "the API server rejects it"
         yield Finding.of(
             SERVICE_WITHOUT_PORTS,
             service.ref,
