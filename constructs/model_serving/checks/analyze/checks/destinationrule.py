@@ -201,7 +201,7 @@ def check_outlier_detection_timeouts(index: Index) -> Iterator[Finding]:
                     f"{scope} outlierDetection ejects on {' and '.join(counters)} without "
                     "splitExternalLocalOriginErrors: true, so Envoy counts its own timeouts (504) toward them and "
                     "ejects a replica that is merely busy with long generations, moving its load onto the rest",
-                    "count only errors the replica answers: consecutiveGatewayErrors with "
+                    "count only failures the replica answers itself: consecutiveGatewayErrors with "
                     "splitExternalLocalOriginErrors: true (timeouts then count toward consecutiveLocalOriginFailures, "
                     "Envoy's default 5, so set that deliberately too)",
                 )
