@@ -60,8 +60,9 @@ def test_finding_prints_as_one_istioctl_style_line() -> None:
 
 
 def test_cluster_scoped_resources_have_no_namespace_in_their_name() -> None:
+    # Every Namespace without injection is reported (IST0102), sorted by resource.
     findings = analyze(load_manifests([FIXTURES / "namespace_not_injected.yaml"]))
-    assert [f.resource for f in findings] == ["Namespace ai-services"]
+    assert [f.resource for f in findings] == ["Namespace ai-services", "Namespace blank", "Namespace empty"]
 
 
 def test_non_istio_gateway_kinds_and_unknown_versions_are_ignored() -> None:
@@ -151,14 +152,14 @@ def test_run_prints_one_line_per_finding_and_returns_1_on_errors() -> None:
     lines = out.getvalue().splitlines()
     assert code == 1
     assert lines[0].startswith('Error [IST0101] (VirtualService ai-services/ai-model-v3) subset "v3"')
-    assert lines[-1] == "Analyzed 7 objects: 1 error, 0 warnings, 0 info."
+    assert lines[-1] == "Analyzed 8 objects: 1 error, 0 warnings, 0 info."
     assert len(lines) == 2
 
 
 def test_run_returns_0_when_only_warnings_and_info() -> None:
     out = io.StringIO()
     assert run([str(FIXTURES / "base.yaml"), str(FIXTURES / "service_port_names.yaml")], out=out) == 0
-    assert out.getvalue().splitlines()[-1] == "Analyzed 7 objects: 0 errors, 0 warnings, 2 info."
+    assert out.getvalue().splitlines()[-1] == "Analyzed 8 objects: 0 errors, 0 warnings, 2 info."
 
 
 def test_run_json_prints_an_array_of_findings() -> None:

@@ -59,3 +59,18 @@ def test_reports_IST0129_when_port_level_mutual_tls_has_no_ca_certificates() -> 
     findings = findings_for("dr_tls_no_ca.yaml")
     assert flagged(findings, "IST0129") == {"DestinationRule ai-services/anthropic"}
     assert any("port 443" in f.message for f in findings if f.code == "IST0129")
+
+
+# --- topology (node) labels in subsets ------------------------------------------------------
+
+
+def test_subsets_keyed_by_topology_labels_select_any_pod() -> None:
+    # zone, region, hostname and topology.istio.io/* come from the node, not the pod template.
+    assert findings_for("dr_subset_topology_pass.yaml") == []
+
+
+def test_reports_IST0173_when_pod_labels_beside_a_topology_label_select_no_pods() -> None:
+    findings = findings_for("dr_subset_topology_no_pods.yaml")
+    assert flagged(findings, "IST0173") == {"DestinationRule ai-services/ai-model-by-zone"}
+    (finding,) = [f for f in findings if f.code == "IST0173"]
+    assert 'subset "v3-us-east-1a"' in finding.message and "app=ai-model,version=v3 " in finding.message

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import ANALYZE_FIXTURES as FIXTURES
 from helpers import analyzer_findings as findings_for
 from helpers import flagged
-from model_serving.checks.analyze import parse_duration
+from model_serving.checks.analyze import analyze, load_manifests, parse_duration
 
 # --- 8. mTLS --------------------------------------------------------------------------------
 
@@ -63,7 +64,37 @@ def test_reports_MS1004_when_route_has_fault_and_retries() -> None:
 def test_reports_MS1005_when_retries_outlast_the_timeout() -> None:
     findings = findings_for("vs_retries_exceed_timeout.yaml")
     assert flagged(findings, "MS1005") == {"VirtualService ai-services/ai-model-slow"}
-    assert any("3 x 20s = 60s" in f.message and "timeout 30s" in f.message for f in findings if f.code == "MS1005")
+    (finding,) = [f for f in findings if f.code == "MS1005"]
+    assert "allows 3 retries, so up to 4 tries x 20s = 80s" in finding.message and "timeout 30s" in finding.message
+    assert finding.level == "Warning"
+
+
+def _route(retries: dict, timeout: str | None = None) -> list[dict]:
+    rule: dict = {"retries": retries, "route": [{"destination": {"host": "ai-model", "subset": "v1"}}]}
+    if timeout is not None:
+        rule["timeout"] = timeout
+    vs = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "ai-model-retry", "namespace": "ai-services"},
+        "spec": {"hosts": ["ai-model"], "http": [rule]},
+    }
+    return [*load_manifests([FIXTURES / "base.yaml"]), vs]
+
+
+@pytest.mark.parametrize(
+    ("attempts", "per_try", "timeout", "reported"),
+    [
+        # Istio's attempts are retries (Envoy num_retries): the first try comes on top.
+        (2, "30s", "60s", True),  # 3 tries x 30s = 90s
+        (1, "30s", "60s", False),  # 2 tries x 30s = 60s
+        (2, "20s", "60s", False),  # 3 tries x 20s = 60s
+        (0, "30s", "10s", False),  # attempts 0 turns retries off
+    ],
+)
+def test_MS1005_counts_the_first_try_and_every_retry(attempts: int, per_try: str, timeout: str, reported: bool) -> None:
+    objects = _route({"attempts": attempts, "perTryTimeout": per_try}, timeout)
+    assert bool(flagged(analyze(objects), "MS1005")) is reported
 
 
 def test_reports_MS1006_when_duration_is_invalid() -> None:

@@ -31,27 +31,47 @@ def test_reports_IST0127_when_service_selector_matches_no_workload() -> None:
     assert any("accelerator=gpu,app=ai-model" in f.message for f in findings if f.code == "IST0127")
 
 
-def test_selector_does_not_match_workloads_of_another_namespace() -> None:
-    objects = load_manifests([FIXTURES / "base.yaml"])
+def test_services_with_ports_headless_and_external_name_pass() -> None:
+    assert findings_for("service_without_ports_pass.yaml") == []
+
+
+def test_reports_MS1008_when_service_has_no_ports() -> None:
+    findings = findings_for("service_without_ports.yaml")
+    assert flagged(findings, "MS1008") == {"Service ai-services/ai-model-next", "Service ai-services/ai-model-headless"}
+    assert {f.level for f in findings if f.code == "MS1008"} == {"Error"}
+    assert any("admits it (headless)" in f.message for f in findings)
+
+
+def _service_in_other(*extra: dict) -> list[dict]:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "ai-model", "namespace": "other"},
         "spec": {"selector": {"app": "ai-model"}, "ports": [{"name": "http", "port": 8080}]},
     }
-    assert flagged(analyze([*objects, service]), "IST0127") == {"Service other/ai-model"}
+    return [*load_manifests([FIXTURES / "base.yaml"]), service, *extra]
+
+
+def test_selector_does_not_match_workloads_of_another_namespace() -> None:
+    batch = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "batch", "namespace": "other", "labels": {"app": "batch"}}}
+    assert flagged(analyze(_service_in_other(batch)), "IST0127") == {"Service other/ai-model"}
+
+
+def test_selector_is_not_judged_without_workloads_of_its_namespace_in_the_input() -> None:
+    # The pods of namespace other are in files not given: absence proves nothing (istioctl skips it too).
+    assert flagged(analyze(_service_in_other()), "IST0127") == set()
 
 
 # --- 7. Namespace injection -----------------------------------------------------------------
 
 
-def test_injected_revisioned_ambient_opted_out_and_foreign_namespaces_pass() -> None:
+def test_injected_revisioned_ambient_opted_out_system_and_foreign_namespaces_pass() -> None:
     assert findings_for("namespace_injection_pass.yaml", base=False) == []
 
 
-def test_reports_IST0102_when_namespace_with_workloads_is_not_injected() -> None:
+def test_reports_IST0102_for_every_namespace_without_injection_labels() -> None:
     findings = findings_for("namespace_not_injected.yaml", base=False)
-    assert flagged(findings, "IST0102") == {"Namespace ai-services"}
+    assert flagged(findings, "IST0102") == {"Namespace ai-services", "Namespace empty", "Namespace blank"}
     assert {f.level for f in findings if f.code == "IST0102"} == {"Info"}
 
 
@@ -61,10 +81,30 @@ def test_reports_IST0123_when_namespace_has_both_injection_labels() -> None:
     assert flagged(findings, "IST0102") == set()
 
 
-@pytest.mark.parametrize("labels", [{}, {"istio-injection": "true"}])
-def test_fails_when_injection_label_is_missing_or_not_enabled(labels: dict[str, str]) -> None:
-    objects = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models", "labels": labels}},
-        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "llm", "namespace": "models"}},
-    ]
-    assert flagged(analyze(objects), "IST0102") == {"Namespace models"}
+@pytest.mark.parametrize(
+    ("labels", "reported"),
+    [
+        ({}, True),
+        ({"istio-injection": ""}, True),
+        ({"istio-injection": "true"}, False),  # not "enabled": a deliberate opt-out to istioctl
+        ({"istio.io/rev": ""}, False),
+        ({"istio.io/dataplane-mode": "ambient"}, False),
+    ],
+)
+def test_fails_when_injection_label_is_missing(labels: dict[str, str], reported: bool) -> None:
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models", "labels": labels}}]
+    assert flagged(analyze(objects), "IST0102") == ({"Namespace models"} if reported else set())
+
+
+@pytest.mark.parametrize(
+    ("labels", "reported"),
+    [
+        ({"istio-injection": "enabled", "istio.io/rev": "canary"}, True),
+        ({"istio-injection": "enabled", "istio.io/dataplane-mode": "ambient"}, True),
+        ({"istio.io/rev": "canary", "istio.io/dataplane-mode": "ambient"}, True),
+        ({"istio-injection": "disabled", "istio.io/rev": "canary"}, False),  # the opt-out wins, as in istioctl
+    ],
+)
+def test_reports_IST0123_as_istioctl_counts_injection_labels(labels: dict[str, str], reported: bool) -> None:
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models", "labels": labels}}]
+    assert flagged(analyze(objects), "IST0123") == ({"Namespace models"} if reported else set())

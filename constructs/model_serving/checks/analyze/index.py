@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 NETWORKING: Final = "networking.istio.io"
 SECURITY: Final = "security.istio.io"
+EXTENSIONS: Final = "extensions.istio.io"
 ISTIO_VERSIONS: Final = frozenset({"v1", "v1beta1", "v1alpha3"})
 CLUSTER_SUFFIX: Final = ".svc.cluster.local"
 MESH_GATEWAY: Final = "mesh"
 ROOT_NAMESPACE: Final = "istio-system"
+EXPORT_TO_ANNOTATION: Final = "networking.istio.io/exportTo"
+EVERYWHERE: Final = "*"
+HERE: Final = "."
+NOWHERE: Final = "~"
+# `name.namespace.svc.cluster.local`: the only dotted form that names a Kubernetes Service.
+_SERVICE_FQDN: Final = re.compile(r"^([^.]+)\.([^.]+)\.svc\.cluster\.local$")
 
 # Kinds without a namespace; everything else defaults to the analyzer's default namespace.
 CLUSTER_SCOPED_KINDS: Final = frozenset(
@@ -29,6 +37,19 @@ CLUSTER_SCOPED_KINDS: Final = frozenset(
         "IngressClass",
         "RuntimeClass",
         "GatewayClass",
+    }
+)
+
+# Labels Istio adds to every endpoint from its node and cluster (pilot's AugmentLabels), so a
+# DestinationRule subset may select on them although no pod template carries them.
+TOPOLOGY_LABELS: Final = frozenset(
+    {
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+        "topology.istio.io/subzone",
+        "topology.istio.io/cluster",
+        "topology.istio.io/network",
     }
 )
 
@@ -54,6 +75,11 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def string_list(value: Any) -> list[str]:
+    """The non-empty strings of `value` if it is a list, else an empty list."""
+    return [item for item in as_list(value) if isinstance(item, str) and item]
+
+
 def dig(value: Any, *keys: str) -> Any:
     """Follow mapping keys, returning None as soon as one is missing or not a mapping."""
     for key in keys:
@@ -72,6 +98,11 @@ def label_map(value: Any) -> dict[str, str]:
         elif item is not None:
             result[str(key)] = str(item)
     return result
+
+
+def is_topology_label(key: str) -> bool:
+    """True for a node or mesh topology label (zone, region, hostname, topology.istio.io/*), never a pod template's own."""
+    return key in TOPOLOGY_LABELS or key.startswith("topology.istio.io/")
 
 
 def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -190,82 +221,67 @@ class Index:
         self.gateways: dict[str, Resource] = {r.key: r for r in kind(NETWORKING, "Gateway")}
         self.service_entries: list[Resource] = kind(NETWORKING, "ServiceEntry")
         self.peer_authentications: list[Resource] = kind(SECURITY, "PeerAuthentication")
+        self.traffic_extensions: list[Resource] = kind(EXTENSIONS, "TrafficExtension")
         self.workloads: list[Workload] = [
             Workload(resource=r, pod_labels=label_map(dig(r.body, *path)))
             for (group, name), path in _POD_LABEL_PATHS.items()
             for r in kind(group, name)
         ]
-        # Namespaces the input talks about, used to tell `name.ns` service hosts from `example.com`.
-        self.known_namespaces: frozenset[str] = frozenset(
-            {r.namespace for r in self.resources if r.namespace} | set(self.namespaces)
-        )
+        # What the input describes: a namespace whose Namespace object or any Service is given has
+        # all its Services given; one with any workload given has all its workloads given. Outside
+        # that, "not in the files" is not "does not exist" (see CODES.md, partial input).
+        self.service_namespaces: frozenset[str] = frozenset(set(self.namespaces) | {ns for ns, _ in self.services})
+        self.workload_namespaces: frozenset[str] = frozenset(w.namespace for w in self.workloads)
 
     # --- hosts -----------------------------------------------------------------------------
 
     def resolve_service(self, host: str, namespace: str) -> Resource | None:
-        """The Service a host names: `svc`, `svc.ns`, `svc.ns.svc` or `svc.ns.svc.cluster.local`."""
-        name = host.lower().rstrip(".")
-        if name.endswith(CLUSTER_SUFFIX):
-            name = name[: -len(CLUSTER_SUFFIX)]
-        elif name.endswith(".svc"):
-            name = name[: -len(".svc")]
-        parts = name.split(".")
-        if len(parts) == 1:
-            return self.services.get((namespace, parts[0]))
-        if len(parts) == 2:
-            return self.services.get((parts[1], parts[0]))
-        return None
+        """The Service a host names, as Istio resolves it: a short name in `namespace`, or `name.ns.svc.cluster.local`."""
+        named = service_name(fqdn(host, namespace))
+        return self.services.get(named) if named else None
 
-    def canonical_host(self, host: str, namespace: str) -> str:
-        """The FQDN Istio would use for `host` written in `namespace` (external hosts unchanged)."""
-        service = self.resolve_service(host, namespace)
-        if service is not None:
-            return service_fqdn(service)
-        name = host.lower().rstrip(".")
-        if name == "*" or name.startswith("*."):
-            return name
-        if "." not in name:
-            return f"{name}.{namespace}{CLUSTER_SUFFIX}"
-        if name.endswith(".svc"):
-            return f"{name}.cluster.local"
-        first, _, second = name.partition(".")
-        if "." not in second and second in self.known_namespaces:
-            return f"{first}.{second}{CLUSTER_SUFFIX}"
-        return name
+    def service_entries_declaring(self, host: str, namespace: str) -> list[Resource]:
+        """ServiceEntries that declare `host` (written in `namespace`), wildcards included, visible or not."""
+        wanted = fqdn(host, namespace)
+        return [
+            entry
+            for entry in self.service_entries
+            if any(
+                isinstance(declared, str) and host_matches(fqdn(declared, entry.namespace), wanted)
+                for declared in as_list(entry.spec.get("hosts"))
+            )
+        ]
 
-    def service_entry_matches(self, host: str, namespace: str) -> bool:
-        """True if a ServiceEntry declares `host` (wildcard ServiceEntry hosts included)."""
-        wanted = {host.lower().rstrip("."), self.canonical_host(host, namespace)}
-        for entry in self.service_entries:
-            for declared in as_list(entry.spec.get("hosts")):
-                if isinstance(declared, str):
-                    pattern = self.canonical_host(declared, entry.namespace)
-                    if any(host_matches(pattern, candidate) for candidate in wanted):
-                        return True
-        return False
+    def service_entry_matches(self, host: str, namespace: str, viewers: Iterable[str] | None = None) -> bool:
+        """True if a ServiceEntry visible to one of `viewers` (default: `namespace`) declares `host`, wildcards included."""
+        seen_from = [namespace] if viewers is None else list(viewers)
+        return any(
+            visible_to(export_scope(entry.spec.get("exportTo"), entry.namespace), seen_from)
+            for entry in self.service_entries_declaring(host, namespace)
+        )
 
     def services_matching(self, pattern: str) -> list[Resource]:
         """Services whose FQDN is within the (possibly wildcard) FQDN `pattern`."""
         return [svc for svc in self.services.values() if host_matches(pattern, service_fqdn(svc))]
 
-    def destination_rules_for(self, fqdn: str) -> list[Resource]:
-        """DestinationRules that apply to `fqdn`: exact hosts win over wildcard ones, as in Istio."""
+    def destination_rules_for(self, host: str) -> list[Resource]:
+        """DestinationRules for the FQDN `host`: exact hosts win over wildcard ones, as in Istio."""
         # Memoized: every route destination asks, and a scan per ask grows with the square of a fleet.
-        if fqdn not in self._rules_by_host:
-            self._rules_by_host[fqdn] = self._scan_destination_rules(fqdn)
-        return self._rules_by_host[fqdn]
+        if host not in self._rules_by_host:
+            self._rules_by_host[host] = self._scan_destination_rules(host)
+        return self._rules_by_host[host]
 
-    def _scan_destination_rules(self, fqdn: str) -> list[Resource]:
+    def _scan_destination_rules(self, wanted: str) -> list[Resource]:
         exact: list[Resource] = []
         wildcard: list[Resource] = []
         for rule in self.destination_rules:
             host = rule.spec.get("host")
             if not isinstance(host, str) or not host:
                 continue
-            pattern = self.canonical_host(host, rule.namespace)
-            if pattern == fqdn:
+            pattern = fqdn(host, rule.namespace)
+            if pattern == wanted:
                 exact.append(rule)
-            elif host_matches(pattern, fqdn):
+            elif host_matches(pattern, wanted):
                 wildcard.append(rule)
         return exact or wildcard
 
@@ -278,6 +294,81 @@ class Index:
     def workloads_selected(self, namespace: str, selector: Mapping[str, str]) -> list[Workload]:
         """Workloads in `namespace` whose pod labels satisfy `selector`."""
         return [w for w in self.workloads_in(namespace) if selects(selector, w.pod_labels)]
+
+
+def fqdn(host: str, namespace: str) -> str:
+    """`host` as Istio reads it in a resource of `namespace` (model.ResolveShortnameToFQDN).
+
+    Only a name without dots is expanded (`ai-model` -> `ai-model.<namespace>.svc.cluster.local`);
+    anything dotted is taken as written, so `ai-model.other` or `ai-model.other.svc` name no
+    Service: Istio does not expand them, and neither does `istioctl analyze`.
+    """
+    name = host.strip().lower().rstrip(".")
+    if name == EVERYWHERE or "." in name:
+        return name
+    return f"{name}.{namespace}{CLUSTER_SUFFIX}"
+
+
+def service_name(host: str) -> tuple[str, str] | None:
+    """(namespace, name) of the Service an FQDN `host` names, or None for any other host."""
+    match = _SERVICE_FQDN.match(host)
+    return (match.group(2), match.group(1)) if match else None
+
+
+def _export_entries(export_to: Any) -> list[str]:
+    return [item.strip() for item in as_list(export_to) if isinstance(item, str) and item.strip()]
+
+
+def viewers(resource: Resource) -> list[str]:
+    """Namespaces a VirtualService or DestinationRule is checked from, as istioctl checks them:
+    its `exportTo` list (`.` = its namespace, `*` = everywhere), or its own namespace without one.
+
+    `~` (exported to no namespace) adds none: a resource exported only to `~` applies nowhere,
+    so what it references need not be visible anywhere (see `visible_to`).
+    """
+    entries = _export_entries(resource.spec.get("exportTo"))
+    if not entries:
+        return [resource.namespace]
+    return [resource.namespace if item == HERE else item for item in entries if item != NOWHERE]
+
+
+def export_scope(export_to: Any, namespace: str) -> frozenset[str] | None:
+    """Namespaces a resource is visible to from its `exportTo` list; None means every namespace.
+
+    `.` is the resource's own namespace, `*` (or no list at all) every namespace, `~` none (an
+    empty set); istiod's mesh defaults (defaultServiceExportTo and friends) are not known offline
+    and taken as `*`.
+    """
+    entries = _export_entries(export_to)
+    if not entries or EVERYWHERE in entries:
+        return None
+    return frozenset(namespace if item == HERE else item for item in entries if item != NOWHERE)
+
+
+def service_export_scope(service: Resource) -> frozenset[str] | None:
+    """A Service's visibility from its `networking.istio.io/exportTo` annotation (comma-separated)."""
+    annotation = dig(service.body, "metadata", "annotations", EXPORT_TO_ANNOTATION)
+    entries = annotation.split(",") if isinstance(annotation, str) else []
+    return export_scope(entries, service.namespace)
+
+
+def visible_to(scope: frozenset[str] | None, viewers: Iterable[str]) -> bool:
+    """True if something exported to `scope` is visible to at least one of `viewers` (`*`: every namespace).
+
+    No viewers (a resource exported only to `~`) means it applies nowhere: nothing has to be visible to it.
+    A `*` viewer sees only what is exported everywhere, as istioctl checks it.
+    """
+    seen_from = list(viewers)
+    if scope is None or not seen_from:
+        return True
+    return any(viewer != EVERYWHERE and viewer in scope for viewer in seen_from)
+
+
+def describe_scope(scope: frozenset[str] | None) -> str:
+    """`every namespace`, `no namespace (~)` or `a, b`: an export scope in words."""
+    if scope is None:
+        return "every namespace"
+    return ", ".join(sorted(scope)) or "no namespace (~)"
 
 
 def service_fqdn(service: Resource) -> str:

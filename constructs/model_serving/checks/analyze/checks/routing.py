@@ -8,21 +8,32 @@ from typing import Any
 from ..findings import (
     CONFLICTING_MESH_VS_HOSTS,
     DESTINATION_PORT_REQUIRED,
+    GATEWAY_NOT_BOUND,
     INVALID_ROUTE_WEIGHT,
+    REFERENCE_OUTSIDE_INPUT,
     REFERENCED_RESOURCE_NOT_FOUND,
     ROUTE_WEIGHTS_NOT_100,
     VS_HOST_NOT_IN_GATEWAY,
     Finding,
 )
 from ..index import (
+    CLUSTER_SUFFIX,
+    EXPORT_TO_ANNOTATION,
     MESH_GATEWAY,
     Index,
     Resource,
     as_dict,
     as_list,
+    describe_scope,
+    export_scope,
+    fqdn,
     hosts_overlap,
     iter_routes,
+    service_export_scope,
+    service_name,
     service_port_numbers,
+    viewers,
+    visible_to,
 )
 
 
@@ -68,49 +79,99 @@ def _check_destination(index: Index, vs: Resource, where: str, destination: dict
     host = destination.get("host")
     if not isinstance(host, str) or not host.strip():
         return  # schema validation's job, not a reference problem
-    fqdn = index.canonical_host(host, vs.namespace)
+    target = fqdn(host, vs.namespace)
+    seen_from = viewers(vs)
     service = index.resolve_service(host, vs.namespace)
-    if service is None and not index.service_entry_matches(host, vs.namespace):
+    if service is None:
+        if not index.service_entry_matches(host, vs.namespace, seen_from):
+            yield _missing_host(index, vs, where, host, target)
+            return
+    elif not visible_to(service_export_scope(service), seen_from):
         yield Finding.of(
             REFERENCED_RESOURCE_NOT_FOUND,
             vs.ref,
-            f'destination host "{host}" at {where} matches no Service or ServiceEntry (looked for {fqdn})',
-            "correct the host, create the Service, or declare an external host with a ServiceEntry",
+            f'destination host "{host}" at {where}: Service {service.key} is exported ({EXPORT_TO_ANNOTATION}) '
+            f"to {describe_scope(service_export_scope(service))}, not to {', '.join(seen_from)}, "
+            "where this VirtualService applies",
+            f"add those namespaces to the Service's {EXPORT_TO_ANNOTATION} annotation, or narrow the VirtualService's exportTo",
         )
         return
-    if service is not None:
-        ports = service_port_numbers(service)
-        number = as_dict(destination.get("port")).get("number")
-        if number is not None and number not in ports:
-            yield Finding.of(
-                REFERENCED_RESOURCE_NOT_FOUND,
-                vs.ref,
-                f"port {number} at {where} is not exposed by Service {service.key} "
-                f"(ports: {', '.join(map(str, ports)) or 'none'})",
-                "use one of the Service's port numbers in destination.port.number",
-            )
-        elif number is None and len(ports) > 1:
-            yield Finding.of(
-                DESTINATION_PORT_REQUIRED,
-                vs.ref,
-                f"destination {fqdn} at {where} has no port but Service {service.key} exposes "
-                f"{', '.join(map(str, ports))}",
-                "set destination.port.number to the port this route should use",
-            )
-    subset = destination.get("subset")
-    if isinstance(subset, str) and subset:
-        defined = {
-            as_dict(item).get("name")
-            for rule in index.destination_rules_for(fqdn)
-            for item in as_list(rule.spec.get("subsets"))
-        }
-        if subset not in defined:
-            yield Finding.of(
-                REFERENCED_RESOURCE_NOT_FOUND,
-                vs.ref,
-                f'subset "{subset}" at {where} is not defined by any DestinationRule for host {fqdn}',
-                f'add subset "{subset}" to the DestinationRule for {fqdn}, or route to an existing subset',
-            )
+    else:
+        yield from _check_port(vs, where, destination, service, target)
+    yield from _check_subset(index, vs, where, destination.get("subset"), target, seen_from)
+
+
+def _missing_host(index: Index, vs: Resource, where: str, host: str, target: str) -> Finding:
+    """IST0101 for a host nothing declares, or MS1007 when its namespace is not in the input at all."""
+    named = service_name(target)
+    if named and named[0] not in index.service_namespaces:
+        namespace, name = named
+        return Finding.of(
+            REFERENCE_OUTSIDE_INPUT,
+            vs.ref,
+            f'destination host "{host}" at {where} is Service {name} of namespace {namespace}, which the given files '
+            "do not describe (no Namespace object or Service of it), so it is not checked",
+            f"analyze together with the manifests of namespace {namespace} to check it",
+        )
+    parts = target.split(".")
+    dotted = len(parts) in (2, 3) and (len(parts) == 2 or parts[2] == "svc")
+    fix = (
+        f"Istio does not expand {target}: write the Service's full name {parts[0]}.{parts[1]}{CLUSTER_SUFFIX}"
+        if dotted
+        else "correct the host, create the Service, or declare an external host with a ServiceEntry"
+    )
+    # A ServiceEntry that declares the host but is not exported here is the likelier mistake.
+    hidden = index.service_entries_declaring(host, vs.namespace)
+    note = f"; ServiceEntry {hidden[0].key} declares it but is not exported to {', '.join(viewers(vs))}" if hidden else ""
+    return Finding.of(
+        REFERENCED_RESOURCE_NOT_FOUND,
+        vs.ref,
+        f'destination host "{host}" at {where} matches no Service or ServiceEntry (looked for {target}){note}',
+        f"add {', '.join(viewers(vs))} to that ServiceEntry's exportTo" if hidden else fix,
+    )
+
+
+def _check_port(vs: Resource, where: str, destination: dict[str, Any], service: Resource, target: str) -> Iterator[Finding]:
+    """The destination's port is one the Service exposes; a multi-port Service needs one."""
+    ports = service_port_numbers(service)
+    number = as_dict(destination.get("port")).get("number")
+    if number is not None and number not in ports:
+        yield Finding.of(
+            REFERENCED_RESOURCE_NOT_FOUND,
+            vs.ref,
+            f"port {number} at {where} is not exposed by Service {service.key} "
+            f"(ports: {', '.join(map(str, ports)) or 'none'})",
+            "use one of the Service's port numbers in destination.port.number",
+        )
+    elif number is None and len(ports) > 1:
+        yield Finding.of(
+            DESTINATION_PORT_REQUIRED,
+            vs.ref,
+            f"destination {target} at {where} has no port but Service {service.key} exposes "
+            f"{', '.join(map(str, ports))}",
+            "set destination.port.number to the port this route should use",
+        )
+
+
+def _check_subset(index: Index, vs: Resource, where: str, subset: Any, target: str, seen_from: list[str]) -> Iterator[Finding]:
+    """The subset is defined by a DestinationRule for the host that is exported to where the route applies."""
+    if not isinstance(subset, str) or not subset:
+        return
+    defining = [
+        rule for rule in index.destination_rules_for(target)
+        if subset in {as_dict(item).get("name") for item in as_list(rule.spec.get("subsets"))}
+    ]
+    visible = [rule for rule in defining if visible_to(export_scope(rule.spec.get("exportTo"), rule.namespace), seen_from)]
+    if visible:
+        return
+    hidden = f"; DestinationRule {defining[0].key} defines it but is not exported to {', '.join(seen_from)}" if defining else ""
+    yield Finding.of(
+        REFERENCED_RESOURCE_NOT_FOUND,
+        vs.ref,
+        f'subset "{subset}" at {where} is not defined by any DestinationRule for host {target}{hidden}',
+        f'add subset "{subset}" to the DestinationRule for {target} (exported to the VirtualService\'s namespaces), '
+        "or route to an existing subset",
+    )
 
 
 def _gateway_references(vs: Resource) -> Iterator[tuple[str, str]]:
@@ -140,9 +201,34 @@ def check_gateway_references(index: Index) -> Iterator[Finding]:
                 )
 
 
+def check_gateways_bound(index: Index) -> Iterator[Finding]:
+    """Every Gateway is bound by some VirtualService; otherwise ingress answers 404 for all its hosts."""
+    if not index.virtual_services:
+        return  # no VirtualService in the input at all: the bindings live elsewhere, absence proves nothing
+    # Only the top-level list attaches a VirtualService to a Gateway (pilot's getGatewayNames);
+    # match[].gateways merely narrows a match of an attached VirtualService.
+    bound = {
+        gateway_key(reference, vs.namespace)
+        for vs in index.virtual_services
+        for reference in _string_list(vs.spec.get("gateways"))
+    }
+    for key, gateway in sorted(index.gateways.items()):
+        if key in bound:
+            continue
+        hosts = sorted({h for server in as_list(gateway.spec.get("servers")) for h in _string_list(as_dict(server).get("hosts"))})
+        yield Finding.of(
+            GATEWAY_NOT_BOUND,
+            gateway.ref,
+            f"no VirtualService lists Gateway {key} in its top-level gateways, so the ingress gateway answers 404 "
+            f"for {', '.join(hosts) or 'its hosts'}",
+            f'add "{key}" (or "{gateway.name}" from namespace {gateway.namespace}) to the gateways of the '
+            "VirtualService that routes those hosts, or remove the Gateway",
+        )
+
+
 def _gateway_admits(index: Index, gateway: Resource, vs: Resource, host: str) -> bool:
     """True if one of the Gateway's `[namespace/]host` entries exposes `host` of `vs`."""
-    wanted = index.canonical_host(host, vs.namespace)
+    wanted = fqdn(host, vs.namespace)
     for server in as_list(gateway.spec.get("servers")):
         for entry in _string_list(as_dict(server).get("hosts")):
             scope, slash, name = entry.rpartition("/")
@@ -151,7 +237,7 @@ def _gateway_admits(index: Index, gateway: Resource, vs: Resource, host: str) ->
                 scope = gateway.namespace
             if scope not in ("*", vs.namespace):
                 continue
-            if hosts_overlap(index.canonical_host(name, gateway.namespace), wanted):
+            if hosts_overlap(fqdn(name, gateway.namespace), wanted):
                 return True
     return False
 
@@ -191,15 +277,10 @@ def check_gateway_hosts(index: Index) -> Iterator[Finding]:
             )
 
 
-def _export_scope(vs: Resource) -> frozenset[str] | None:
-    """Namespaces a VirtualService is visible to; None means everywhere."""
-    export_to = _string_list(vs.spec.get("exportTo"))
-    if not export_to or "*" in export_to:
-        return None
-    return frozenset(vs.namespace if item == "." else item for item in export_to)
-
-
 def _scopes_overlap(left: frozenset[str] | None, right: frozenset[str] | None) -> bool:
+    # An empty scope (exportTo ["~"]) is seen by no sidecar, so it meets nothing.
+    if left == frozenset() or right == frozenset():
+        return False
     return left is None or right is None or bool(left & right)
 
 
@@ -209,10 +290,10 @@ def check_mesh_host_conflicts(index: Index) -> Iterator[Finding]:
     for vs in index.virtual_services:
         if not is_mesh_bound(vs):
             continue
-        scope = _export_scope(vs)
-        for fqdn in sorted({index.canonical_host(host, vs.namespace) for host in _string_list(vs.spec.get("hosts"))}):
-            by_host.setdefault(fqdn, []).append((vs, scope))
-    for fqdn, owners in by_host.items():
+        scope = export_scope(vs.spec.get("exportTo"), vs.namespace)
+        for name in sorted({fqdn(host, vs.namespace) for host in _string_list(vs.spec.get("hosts"))}):
+            by_host.setdefault(name, []).append((vs, scope))
+    for name, owners in by_host.items():
         for vs, scope in owners:
             others = sorted(
                 other.key for other, other_scope in owners if other is not vs and _scopes_overlap(scope, other_scope)
@@ -221,7 +302,7 @@ def check_mesh_host_conflicts(index: Index) -> Iterator[Finding]:
                 yield Finding.of(
                     CONFLICTING_MESH_VS_HOSTS,
                     vs.ref,
-                    f"host {fqdn} is also defined by mesh-bound VirtualService {', '.join(others)}; "
+                    f"host {name} is also defined by mesh-bound VirtualService {', '.join(others)}; "
                     "sidecars use only one of them",
                     "merge the VirtualServices into one, or narrow their exportTo so they never meet",
                 )

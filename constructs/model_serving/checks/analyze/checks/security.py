@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from ..findings import MTLS_MODE_CONFLICT, Finding
-from ..index import ROOT_NAMESPACE, Index, Resource, as_dict, dig, label_map
+from ..index import ROOT_NAMESPACE, Index, Resource, as_dict, dig, fqdn, label_map
 from .destinationrule import port_level_settings, traffic_policies
 
 # (PeerAuthentication mode, DestinationRule tls mode) pairs whose connections fail.
@@ -36,9 +36,9 @@ def _target_namespaces(index: Index, rule: Resource) -> list[str]:
     host = rule.spec.get("host")
     if not isinstance(host, str) or not host:
         return []
-    fqdn = index.canonical_host(host, rule.namespace)
-    if fqdn.startswith("*"):
-        services = index.services_matching(fqdn)
+    target = fqdn(host, rule.namespace)
+    if target.startswith("*"):
+        services = index.services_matching(target)
     else:
         service = index.resolve_service(host, rule.namespace)
         services = [service] if service is not None else []

@@ -10,6 +10,7 @@ from ..findings import (
     NAMESPACE_NOT_INJECTED,
     NO_MATCHING_WORKLOADS,
     PORT_NAME_CONVENTION,
+    SERVICE_WITHOUT_PORTS,
     Finding,
 )
 from ..index import ROOT_NAMESPACE, Index, as_dict, as_list, format_labels, label_map
@@ -18,8 +19,13 @@ from ..index import ROOT_NAMESPACE, Index, as_dict, as_list, format_labels, labe
 PROTOCOLS: Final = frozenset(
     {"http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "udp", "mongo", "mysql", "redis"}
 )
-# Control-plane namespaces are not ours to lint.
-SYSTEM_NAMESPACES: Final = frozenset({"kube-system", "kube-public", "kube-node-lease", ROOT_NAMESPACE})
+# Namespaces istioctl never reports on: the control plane's and those injection always ignores.
+SYSTEM_NAMESPACES: Final = frozenset(
+    {"kube-system", "kube-public", "kube-node-lease", "local-path-storage", ROOT_NAMESPACE}
+)
+INJECTION: Final = "istio-injection"
+REVISION: Final = "istio.io/rev"
+DATAPLANE_MODE: Final = "istio.io/dataplane-mode"
 
 
 def follows_port_naming(name: str) -> bool:
@@ -59,6 +65,8 @@ def check_service_selectors(index: Index) -> Iterator[Finding]:
         selector = label_map(service.spec.get("selector"))
         if not selector or service.spec.get("type") == "ExternalName":
             continue
+        if service.namespace not in index.workload_namespaces:
+            continue  # the namespace's workloads are not in the input: absence proves nothing
         if not index.workloads_selected(service.namespace, selector):
             yield Finding.of(
                 NO_MATCHING_WORKLOADS,
@@ -68,28 +76,53 @@ def check_service_selectors(index: Index) -> Iterator[Finding]:
             )
 
 
+def check_service_ports(index: Index) -> Iterator[Finding]:
+    """Every Service (but ExternalName) declares ports: without one there is nothing to route to."""
+    for service in index.services.values():
+        if service.spec.get("type") == "ExternalName" or as_list(service.spec.get("ports")):
+            continue
+        # A headless Service may omit ports as far as Kubernetes goes; Istio still has nothing to build.
+        headless = service.spec.get("clusterIP") == "None"
+        admitted = "the API server admits it (headless)" if headless else "the API server rejects it"
+        yield Finding.of(
+            SERVICE_WITHOUT_PORTS,
+            service.ref,
+            f"the Service has no ports: {admitted}, and Istio builds no listener, "
+            "cluster or route for it, so every VirtualService destination to it fails",
+            "add spec.ports with the model server's port, e.g. [{name: http, port: 8080, appProtocol: http}]",
+        )
+
+
+def _injection_labels(labels: dict[str, str]) -> list[str]:
+    """The labels istioctl counts for IST0123: istio-injection, plus istio.io/rev and the dataplane mode
+    unless istio-injection says anything but `enabled` (an opt-out wins and is not a conflict)."""
+    found = [f"istio-injection={labels[INJECTION]}"] if INJECTION in labels else []
+    if labels.get(INJECTION, "enabled") == "enabled":
+        found += [f"{key}={labels[key]}" for key in (REVISION, DATAPLANE_MODE) if key in labels]
+    return found
+
+
 def check_namespace_injection(index: Index) -> Iterator[Finding]:
-    """Namespaces that run workloads have sidecar injection (or ambient mode) switched on."""
+    """Namespaces without sidecar injection or ambient mode, by istioctl's own rule (injection.Analyzer)."""
     for name, namespace in sorted(index.namespaces.items()):
-        if name in SYSTEM_NAMESPACES or not index.workloads_in(name):
+        if name in SYSTEM_NAMESPACES:
             continue
         labels = label_map(as_dict(namespace.body.get("metadata")).get("labels"))
-        injection = labels.get("istio-injection")
-        revision = labels.get("istio.io/rev")
-        if injection is not None and revision is not None:
+        found = _injection_labels(labels)
+        if len(found) > 1:
             yield Finding.of(
                 MULTIPLE_INJECTION_LABELS,
                 namespace.ref,
-                f"both istio-injection={injection} and istio.io/rev={revision} are set; "
-                "istio-injection wins and the revision is ignored",
-                "keep only one of the two labels",
+                f"{', '.join(found)} are all set; only one decides how pods are injected",
+                "keep only one of the labels",
             )
-        # An explicit `disabled` and ambient mode are deliberate choices, as in istioctl.
-        if injection in ("enabled", "disabled") or revision or labels.get("istio.io/dataplane-mode") == "ambient":
+        # Any other istio-injection value (disabled, false, ...) and ambient mode are deliberate choices.
+        if labels.get(DATAPLANE_MODE) == "ambient" or labels.get(INJECTION) or REVISION in labels:
             continue
         yield Finding.of(
             NAMESPACE_NOT_INJECTED,
             namespace.ref,
-            f"namespace {name} runs workloads but is not enabled for sidecar injection",
+            f"namespace {name} is not enabled for sidecar injection (no istio-injection or istio.io/rev label), "
+            "so its pods run without a proxy",
             "label the namespace istio-injection=enabled (or istio.io/rev=<revision>)",
         )
