@@ -26,6 +26,21 @@ def manifests(name: str = "reference", env: str = "production") -> list[dict[str
     return [d for d in yaml.safe_load_all((folder / f"{env}.k8s.yaml").read_text()) if d]
 
 
+def variant(name: str, edit: Callable[[dict[str, Any]], None], env: str = "production") -> list[dict[str, Any]]:
+    """examples/<name>.yaml changed by `edit`, synthesized in memory: a scenario the examples do not ship."""
+    from helpers import load_yaml, synth_data
+
+    data = load_yaml(ROOT / "examples" / f"{name}.yaml")
+    edit(data)
+    _, outputs = synth_data(data, source=f"examples/{name}.yaml (variant)")
+    return next(o.objects for o in outputs if o.env == env)
+
+
+def delta(before: dict[str, int], after: dict[str, int], suffix: str) -> int:
+    """How much the Envoy counters ending in `suffix` grew between two `stats()` snapshots."""
+    return sum(v - before.get(k, 0) for k, v in after.items() if k.endswith(suffix))
+
+
 def within(count: int, n: int, percent: float) -> bool:
     """`count` of `n` is consistent with `percent` (exact binomial, 1e-6 two-sided; 0/100 exact)."""
     lo, hi = binomial_bounds(n, percent / 100.0)
