@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, bounds, within
+from conftest import ROOT, bounds, manifests, within
 from model_serving.commands.cli import main
 
 DECLARING = sorted(p.relative_to(ROOT).as_posix() for p in [ROOT / "serving.yaml", *(ROOT / "examples").glob("*.yaml")]
@@ -125,3 +126,26 @@ def test_bad_input_from_the_installed_command_has_no_traceback(tmp_path: Path) -
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def _limit(note: str) -> str:
+    """The fixed words of a "not rehearsed" note: without the names and ports it starts with, up
+    to its first colon, semicolon or parenthesis."""
+    note = re.sub(r"^Service \S+ port \d+ \(\w+\): ", "", note)
+    note = re.sub(r"^gateway port \d+: ", "", note)
+    note = re.sub(r"^Service port \d+ ", "Service port ", note)
+    return re.split(r":|;| \(", note)[0].strip()
+
+
+def test_readme_names_every_limit_the_command_reports() -> None:
+    from model_serving.rehearse.translate import translate
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## What rehearse proves and what it does not", 1)[1].split("\n## ", 1)[0]
+    section = " ".join(section.replace("**", "").replace("`", "").split())
+    notes = {n for name in ["reference", *sorted(p.name for p in (ROOT / "examples" / "dist").iterdir())]
+             for env in (["staging", "production"] if name == "environments" else ["production"])
+             for n in translate(manifests(name, env)).notes}
+    assert len(notes) >= 8
+    missing = sorted(n for n in notes if _limit(n) not in section)
+    assert not missing, missing
