@@ -58,7 +58,7 @@ def rehearse() -> Iterator[Callable[..., Rehearsal]]:
     For tests that leave no state behind in the proxy (ejections do: use `fresh_rehearsal`)."""
     cache: dict[tuple[Any, ...], Rehearsal] = {}
 
-    def get(name: str = "reference", env: str = "production", *, time_scale: float = 0.01) -> Rehearsal:
+    def get(name: str = "reference", env: str = "production", *, time_scale: float = 1.0) -> Rehearsal:
         key = (name, env, time_scale)
         if key not in cache:
             cache[key] = Rehearsal(manifests(name, env), time_scale=time_scale)
@@ -77,7 +77,7 @@ def fresh_rehearsal() -> Iterator[Callable[..., Rehearsal]]:
     """A Rehearsal of the test's own (stand-in behaviours, edited objects), stopped after the test."""
     started: list[Rehearsal] = []
 
-    def get(name: str = "reference", env: str = "production", *, time_scale: float = 0.01,
+    def get(name: str = "reference", env: str = "production", *, time_scale: float = 1.0,
             behaviours: dict[str, Behaviour] | None = None, objects: list[dict[str, Any]] | None = None) -> Rehearsal:
         rehearsal = Rehearsal(objects if objects is not None else manifests(name, env), time_scale=time_scale,
                               behaviours=behaviours)

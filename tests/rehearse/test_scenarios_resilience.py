@@ -121,8 +121,8 @@ def test_a_5xx_is_never_retried(fresh_rehearsal: Callable[..., Rehearsal]) -> No
 
 def test_a_slow_but_healthy_replica_within_the_per_try_timeout_is_not_ejected(
         fresh_rehearsal: Callable[..., Rehearsal]) -> None:
-    # reference: perTryTimeout 30s, consecutive5xxErrors 5; v1#0 answers in 20 s (scaled: 0.2 s)
-    rehearsal = fresh_rehearsal(time_scale=0.01, behaviours={"v1#0": Behaviour(latency=20.0)})
+    # reference: perTryTimeout 30s, consecutive5xxErrors 5; v1#0 answers in 10 s (scaled: 0.1 s, the others ~2 ms)
+    rehearsal = fresh_rehearsal(time_scale=0.01, behaviours={"v1#0": Behaviour(latency=10.0)})
     result = rehearsal.run(RequestSpec(model="ai-model", requests=300, clients=20))
     assert result.statuses == {"200": 300}
     assert any(r.replica == "ai-model-v1-0" for r in result.records)
@@ -156,7 +156,7 @@ def test_a_replica_answering_5xx_is_ejected_and_then_gets_nothing(fresh_rehearsa
 
 def test_fault_injection_percentages_hold(rehearse: Callable[..., Rehearsal]) -> None:
     # environments.yaml, staging: delay 2s for 10 %, abort 503 for 2 % (scaled: 20 ms delays)
-    rehearsal = rehearse("environments", "staging")
+    rehearsal = rehearse("environments", "staging", time_scale=0.01)
     before = rehearsal.stats(r"\.fault\.")
     result = rehearsal.run(RequestSpec(model="qa", requests=N_RETRY))
     after = rehearsal.stats(r"\.fault\.")

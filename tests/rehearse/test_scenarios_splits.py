@@ -53,7 +53,8 @@ def test_shadow_copies_its_percentage_and_no_mirrored_response_reaches_a_client(
         fresh_rehearsal: Callable[..., Rehearsal]) -> None:
     # v2 answers 500 to everything and slowly: if a mirrored response ever reached a client, the
     # client would see a 500 or a v2 header.
-    rehearsal = fresh_rehearsal("shadow", behaviours={"v2": Behaviour(error_rate=1.0, error_status=500, latency=2.0)})
+    rehearsal = fresh_rehearsal("shadow", time_scale=0.01,
+                                behaviours={"v2": Behaviour(error_rate=1.0, error_status=500, latency=2.0)})
     result = rehearsal.run(RequestSpec(host="fraud.example.com", requests=N))
     assert result.statuses == {"200": N}
     assert result.versions == {"fraud-detector/v1": N}
@@ -66,8 +67,7 @@ def test_shadow_copies_its_percentage_and_no_mirrored_response_reaches_a_client(
 
 
 def test_fleet_mirror_beside_a_weight_0_destination_copies_10_percent(rehearse: Callable[..., Rehearsal]) -> None:
-    # Unscaled: its 500ms per-try timeout, scaled down, would cut loopback answers.
-    result = rehearse("fleet", time_scale=1.0).run(RequestSpec(model="fraud-detector", requests=N))
+    result = rehearse("fleet").run(RequestSpec(model="fraud-detector", requests=N))
     assert result.versions == {"fraud-detector/v1": N}
     copies = result.mirrored["fraud-detector/v2"]
     assert within(copies, N, 10), f"mirrored {copies}/{N}, accepted {bounds(N, 10)}"
