@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import ROOT, bounds, manifests, within
 from model_serving.commands.cli import main
@@ -69,12 +70,11 @@ def test_the_reference_and_the_ab_sticky_shadow_examples_declare_expectations() 
 
 
 def test_a_failing_expectation_exits_1_and_names_itself(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = yaml.safe_load((ROOT / "serving.yaml").read_text())
+    data["rehearse"].append({"name": "everyone already on v2", "model": "ai-model", "expect": {"v2": 100},
+                             "requests": 200})
     config = tmp_path / "serving.yaml"
-    config.write_text((ROOT / "serving.yaml").read_text() + (
-        "  - name: everyone already on v2\n"
-        "    model: ai-model\n"
-        "    expect: {v2: 100}\n"
-        "    requests: 200\n"))
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
     code, out, err = rehearse(capsys, "--config", str(config))
     assert code == 1
     assert "expectation 'everyone already on v2': FAIL" in out
