@@ -165,6 +165,22 @@ def test_retry_on_status_codes_backoff_and_ignore_previous_hosts() -> None:
     assert "retry_host_predicate" not in policy
 
 
+def test_retry_on_numbers_are_status_codes_only_when_http_knows_them() -> None:
+    # istiod's parseRetryOn: strconv.Atoi and http.StatusText; 599 is no status, so it stays a condition
+    retries = {"attempts": 1, "retryOn": "503, 429,599,connect-failure"}
+    policy = one_route({"name": "r", "route": [dest("v1")], "retries": retries})["route"]["retry_policy"]
+    assert policy["retry_on"] == "599,connect-failure,retriable-status-codes"
+    assert policy["retriable_status_codes"] == [503, 429]
+
+
+def test_the_default_route_keeps_the_previous_hosts_predicate_beside_a_consistent_hash() -> None:
+    # BuildDefaultHTTPOutboundRoute converts the retries with hashPolicy=false before the hash is added
+    objects = [service(), deployment("v1"), rule({"loadBalancer": {"consistentHash": {"httpHeaderName": "x-s"}}})]
+    route = mesh_routes(translate(objects))[0]
+    assert route["name"] == "default" and route["route"]["hash_policy"] == [{"header": {"header_name": "x-s"}}]
+    assert route["route"]["retry_policy"]["retry_host_predicate"][0]["name"] == "envoy.retry_host_predicates.previous_hosts"
+
+
 def test_matches_in_order_with_headers_sorted_cookie_regex_and_query() -> None:
     routes = mesh_routes(translate(manifests("ab-test")), host="recommender.ml-ab.svc.cluster.local")
     # beta-cohort matches a JWT claim: the gateway's route only, never the mesh's.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from model_serving.rehearse.clusters import cluster_name, consistent_hash, hash_policy
@@ -32,6 +33,8 @@ _GRPC_STATUS = {"OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "D
                 "NOT_FOUND": 5, "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8,
                 "FAILED_PRECONDITION": 9, "ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13,
                 "UNAVAILABLE": 14, "DATA_LOSS": 15, "UNAUTHENTICATED": 16}
+# The codes Go's http.StatusText names (Python's HTTPStatus lists the same ones).
+_KNOWN_STATUS = frozenset(int(s) for s in HTTPStatus)
 _REDIRECT_CODES = {0: "MOVED_PERMANENTLY", 301: "MOVED_PERMANENTLY", 302: "FOUND", 303: "SEE_OTHER",
                    307: "TEMPORARY_REDIRECT", 308: "PERMANENT_REDIRECT"}
 
@@ -358,12 +361,14 @@ def retry_policy(retries: Mapping[str, Any] | None, hashed: bool, scale: Scale, 
 
 
 def _parse_retry_on(text: str) -> tuple[list[str], list[int]]:
-    """Split retryOn into Envoy conditions and HTTP status codes (istiod: parseRetryOn)."""
+    """Split retryOn into Envoy conditions and HTTP status codes (istiod: parseRetryOn). Only a
+    number Go's http.StatusText knows is a status code; any other stays a retry condition, as in
+    istiod's output."""
     conditions, codes = [], []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        if part.isdigit() and 100 <= int(part) <= 599:
+        if part.isdigit() and int(part) in _KNOWN_STATUS:
             codes.append(int(part))
         else:
             conditions.append(part)

@@ -221,7 +221,10 @@ def _default_route(index: Index, service: Service, port: int) -> dict[str, Any]:
     hashing = hash_policy(consistent_hash(index, service.host, None, port))
     action: dict[str, Any] = {"cluster": cluster_name(port, "", service.host), "timeout": "0s",
                               "max_grpc_timeout": "0s"}
-    retry = retry_policy(None, hashing is not None, Scale(), "")
+    # BuildDefaultHTTPOutboundRoute converts the mesh's default retries with hashPolicy=false, before
+    # buildSidecarVirtualHostForService adds the consistent hash: the previous-hosts predicate stays,
+    # and a retry may leave the hashed host (unlike a VirtualService route with one hashed destination).
+    retry = retry_policy(None, False, Scale(), "")
     if retry is not None:
         action["retry_policy"] = retry
     if hashing is not None:
