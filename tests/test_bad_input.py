@@ -19,6 +19,8 @@ from model_serving.fleet.load import parse_fleet
 
 BASE = (ROOT / "serving.yaml").read_text()
 SCRIPT = Path(sys.executable).with_name("model-serving")
+# The line of the inserted key: where `  ai-model:` is in serving.yaml.
+KEY_LINE = BASE.splitlines().index("  ai-model:") + 1
 ENTRY_POINTS = {"model-serving synth": [str(SCRIPT), "synth"], "python main.py": [sys.executable, str(ROOT / "main.py")]}
 
 
@@ -46,8 +48,8 @@ CASES: dict[str, tuple[str | bytes, list[str]]] = {
     "latin-1": (BASE.replace("ai-services", "ai-servicés").encode("latin-1"), ["is not UTF-8 text", "fix: save the file as UTF-8"]),
     "utf-16": (BASE.encode("utf-16"), ["byte 0 is not UTF-8 text", "fix: save the file as UTF-8"]),
     "stray bytes": (BASE.encode() + b"# \xff\xfe\n", ["is not UTF-8 text", "fix: save the file as UTF-8"]),
-    "list as key": (_edit("  ai-model:\n", "  ? [a, b]\n  : 1\n  ai-model:\n"), ["line 14: a sequence is used as a key", "fix: use a plain name"]),
-    "map as key": (_edit("  ai-model:\n", "  ? {a: b}\n  : 1\n  ai-model:\n"), ["line 14: a mapping is used as a key", "fix: use a plain name"]),
+    "list as key": (_edit("  ai-model:\n", "  ? [a, b]\n  : 1\n  ai-model:\n"), [f"line {KEY_LINE}: a sequence is used as a key", "fix: use a plain name"]),
+    "map as key": (_edit("  ai-model:\n", "  ? {a: b}\n  : 1\n  ai-model:\n"), [f"line {KEY_LINE}: a mapping is used as a key", "fix: use a plain name"]),
     "250 deep (block)": (
         "models:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 250)) + "  " * 250 + "x: 1\n",
         ["nesting", "fix: flatten the document"],

@@ -87,7 +87,11 @@ def fleets(draw) -> dict[str, Any]:
     names = draw(st.lists(st.sampled_from(MODEL_NAMES), min_size=1, max_size=3, unique=True))
     shared = "api.example.com"
     fleet_models = {name: draw(models(name, shared)) for name in names}
-    hosts = sorted({m["host"] for m in fleet_models.values() if "host" in m} | {shared})
+    if not any("host" in m for m in fleet_models.values()):
+        # A gateway whose hosts no model is served on answers 404 to all of them (MS1009): expose one.
+        first = fleet_models[names[0]]
+        first["host"], first["prefix"] = shared, f"/models/{names[0]}/"
+    hosts = sorted({m["host"] for m in fleet_models.values() if "host" in m})
     gateway: dict[str, Any] = {"hosts": hosts}
     if draw(st.booleans()):
         gateway["tls"] = {"credentialName": "fleet-tls"}
@@ -394,7 +398,9 @@ def test_a_value_the_cluster_would_refuse_fails_cleanly(data: dict[str, Any], pi
     path, value, expected = pick.draw(bad_scalars(name))
     model = data["models"][name]
     if path == ("prefix",):
-        model["host"] = "api.example.com"  # fleets() always lists it on the gateway
+        model["host"] = "api.example.com"
+        hosts = data["environments"]["prod"]["gateway"]["hosts"]
+        hosts[:] = sorted({*hosts, "api.example.com"})
     _get(model, path[:-1])[path[-1]] = value
     _assert_one_line_failure(*_synth_text(yaml.safe_dump(data)), expected, "; fix: ")
 
