@@ -468,6 +468,34 @@ def parallel_case(scratch: Path, size: int, *, versions: int, runs: int, workers
     return case
 
 
+def visibility_lines(case: Case) -> list[str]:
+    """What each proxy receives from `case`'s output by istiod's visibility rules, scoped and unscoped."""
+    from model_serving.checks.visibility import Proxy, received, unscoped
+
+    objects = [doc for path in sorted(case.outdir.glob("*.yaml")) for doc in yaml.load_all(path.read_text(), Loader=YAML_LOADER)
+               if doc]
+    namespace = next(o["metadata"]["name"] for o in objects if o["kind"] == "Namespace")
+    gateways = [o for o in objects if o["kind"] == "Deployment"
+                and o["spec"]["template"]["metadata"].get("annotations", {}).get("inject.istio.io/templates") == "gateway"]
+    proxies = {"the fleet's own pods": Proxy(namespace),
+               "a pod in an unrelated namespace": Proxy("unrelated")}
+    if gateways:
+        labels = tuple(sorted(gateways[0]["spec"]["template"]["metadata"]["labels"].items()))
+        proxies["the fleet's gateway"] = Proxy(namespace, labels, gateway=True)
+    lines = ["", f"## What each proxy receives: {case.label} ({case.objects} objects)", "",
+             "By istiod's visibility rules (exportTo, the namespace Sidecar, Gateway server hosts), computed by",
+             "`model_serving.checks.visibility` over the synthesized objects; \"unscoped\" is the same output",
+             "without exportTo or Sidecar, as every proxy of the mesh received it before.", "",
+             "| proxy | clusters | virtual hosts | routes | unscoped: clusters | unscoped: routes |",
+             "|---|---:|---:|---:|---:|---:|"]
+    before = unscoped(objects)
+    for name, proxy in proxies.items():
+        now, then = received(objects, proxy, namespaces=[namespace]), received(before, proxy, namespaces=[namespace])
+        lines.append(f"| {name} | {now.foreign_clusters} | {now.virtual_hosts} | {now.foreign_routes} | "
+                     f"{then.foreign_clusters} | {then.foreign_routes} |")
+    return lines
+
+
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -547,11 +575,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"profiling: {case.label}", file=sys.stderr)
             phases[f"{case.label} ({case.objects} objects)"] = profile_phases(case, env)
         suite = time_suite(env) if args.suite else None
+        visibility = visibility_lines(max(cases, key=lambda c: c.models)) if sizes else []
 
     facts["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     text, ok = render(facts=facts, floor=floor, direct_floor=direct_floor, cases=cases + ([parallel] if parallel else []),
                       cli=cli, suite=suite,
                       bytecode_was_cold=bytecode_was_cold, phases=phases)
+    text += "\n".join(visibility) + "\n" if visibility else ""
     print(text)
     if not args.no_write:
         RESULTS.write_text(text)
