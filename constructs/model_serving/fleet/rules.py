@@ -86,7 +86,8 @@ def _mirror_warning(model: Model) -> str | None:
         return None
     if model.versions[mirror.version].weight > 0 or any(r.version == mirror.version for r in model.routes):
         return (
-            f"mirror: {mirror.version} also takes live traffic, so it sees those requests twice; "
+            f"mirror: {mirror.version} also takes live traffic, so it sees those requests twice and cannot tell "
+            "mirrored copies from live requests (it gets no MODEL_SERVING_MIRROR_TARGET); "
             "mirrored requests cost GPU capacity on the shadow version"
         )
     return (
@@ -107,6 +108,10 @@ def _model_warnings(model: Model) -> Iterable[str]:
             f"retries.retryOn: {','.join(sorted(replayed))} retries requests the model already spent "
             "GPU time on; prefer connection-level conditions (the default)"
         )
+    storage = model.storage
+    if storage and storage.access_mode in ("ReadWriteOnce", "ReadWriteOncePod"):
+        yield (f"storage.accessMode {storage.access_mode}: a rollout's surge pod needs claim {storage.pvc} while the "
+               "old pod still holds it, and waits (ContainerCreating) if it lands elsewhere; prefer ReadOnlyMany")
     for vname, version in model.versions.items():
         image = _image_warning(version.image)
         if image:

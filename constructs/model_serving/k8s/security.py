@@ -23,6 +23,7 @@ from imports.io.istio import security as istio
 from model_serving.fleet.environment import Jwt
 from model_serving.fleet.names import labels, principal
 from model_serving.fleet.traffic import Consumer
+from model_serving.fleet.workload import Metrics
 from model_serving.k8s.values import int_or_string
 
 k8s = kplus.k8s
@@ -131,16 +132,18 @@ class ModelAccess(Construct):
 
     Props: `app`, `namespace`, `port` (the serving port); `gateway` (its identity; default
     none: only consumers may call), `consumers` (default none) and `metrics_from` (scraper
-    namespaces, default none). With neither gateway nor consumers nobody may call the model.
+    namespaces, default none), `metrics` (the server's scraped metrics and their scraper, default
+    none). With neither gateway nor consumers nobody may call the model.
     """
 
     def __init__(
         self, scope: Construct, id: str, *, app: str, namespace: str, port: int, gateway: GatewayIdentity | None = None,
-        consumers: Sequence[Consumer] = (), metrics_from: Sequence[str] = (),
+        consumers: Sequence[Consumer] = (), metrics_from: Sequence[str] = (), metrics: Metrics | None = None,
     ) -> None:
         super().__init__(scope, id)
         rules = [_gateway_rule(gateway)] if gateway else []
         rules += [_consumer_rule(consumer) for consumer in consumers]
+        rules += [_scraper_rule(metrics, port)] if metrics else []
         istio.AuthorizationPolicy(
             self, "Resource",
             metadata=cdk8s.ApiObjectMetadata(name=app, namespace=namespace, labels=labels(app)),
@@ -149,9 +152,11 @@ class ModelAccess(Construct):
             ),
         )
         callers = sorted({*([gateway.namespace] if gateway else []), *(c.namespace for c in consumers)})
-        self._network_policy(app, namespace, port, callers, sorted(set(metrics_from)))
+        self._network_policy(app, namespace, port, callers, sorted(set(metrics_from)), metrics)
 
-    def _network_policy(self, app: str, namespace: str, port: int, callers: list[str], scrapers: list[str]) -> None:
+    def _network_policy(
+        self, app: str, namespace: str, port: int, callers: list[str], scrapers: list[str], metrics: Metrics | None,
+    ) -> None:
         """Defence in depth below the mesh: which namespaces may open connections to the pods.
 
         Nothing else is needed: Kubernetes always admits traffic from the pod's own node, which is
@@ -161,6 +166,8 @@ class ModelAccess(Construct):
         ingress = [_from_namespaces(callers, port)] if callers else []
         if scrapers:
             ingress.append(_from_namespaces(scrapers, METRICS_PORT))
+        if metrics:
+            ingress.append(_scraper_peer(metrics, port))
         k8s.KubeNetworkPolicy(
             self, "Network",
             metadata=k8s.ObjectMeta(name=app, namespace=namespace, labels=labels(app)),
@@ -168,6 +175,35 @@ class ModelAccess(Construct):
                 pod_selector=k8s.LabelSelector(match_labels=labels(app)), policy_types=["Ingress"], ingress=ingress,
             ),
         )
+
+
+def _scraper_rule(metrics: Metrics, port: int) -> istio.AuthorizationPolicySpecRules:
+    """The scraper may GET the metrics path on the metrics port, nothing else.
+
+    Needed when it scrapes through the sidecar (an in-mesh Prometheus, or Istio's metrics merging
+    off); with merging on it scrapes istio-agent's port 15020, which bypasses the proxy.
+    """
+    scraper = metrics.scraper_service_account
+    source = istio.AuthorizationPolicySpecRulesFromSource(
+        principals=[principal(metrics.scraper_namespace, scraper)] if scraper else None,
+        namespaces=None if scraper else [metrics.scraper_namespace],
+    )
+    operation = istio.AuthorizationPolicySpecRulesToOperation(
+        methods=["GET"], paths=[metrics.path], ports=[str(metrics.port or port)],
+    )
+    return istio.AuthorizationPolicySpecRules(
+        from_=[istio.AuthorizationPolicySpecRulesFrom(source=source)],
+        to=[istio.AuthorizationPolicySpecRulesTo(operation=operation)],
+    )
+
+
+def _scraper_peer(metrics: Metrics, port: int) -> k8s.NetworkPolicyIngressRule:
+    """The scraper's namespace may connect to istio-agent's merged metrics and the server's own port."""
+    rule = _from_namespaces([metrics.scraper_namespace], METRICS_PORT)
+    ports = [METRICS_PORT, metrics.port or port]
+    return k8s.NetworkPolicyIngressRule(
+        from_=rule.from_, ports=[k8s.NetworkPolicyPort(port=int_or_string(p), protocol="TCP") for p in sorted(set(ports))],
+    )
 
 
 def _from_namespaces(namespaces: list[str], port: int) -> k8s.NetworkPolicyIngressRule:
