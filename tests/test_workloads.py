@@ -287,3 +287,13 @@ def test_fails_when_storage_home_or_metrics_are_inconsistent(base_config: dict, 
         parse_fleet(base_config, source="serving.yaml")
     text = str(caught.value)
     assert message in text and text.startswith("serving.yaml: models.ai-model") and "fix:" in text, text
+
+
+def test_the_pull_policy_waiver_is_written_only_where_every_image_is_pinned(base_config: dict) -> None:
+    base_config["models"]["ai-model"]["versions"]["v2"]["image"] = "registry.example.com/ai/ai-model:2.0.0"
+    deployments = {d["metadata"]["name"]: d for d in by_kind(objects_of(synth_data(base_config)[1]), "Deployment")}
+    def waivers(name: str) -> list[str]:
+        return [v for k, v in deployments[name]["metadata"].get("annotations", {}).items() if k.startswith("checkov.io/skip")]
+    assert [w.split("=")[0] for w in waivers("ai-model-v1")] == ["CKV_K8S_15"]
+    assert waivers("ai-model-v2") == []  # a tag: Always, which checkov accepts
+    assert _pod(deployments["ai-model-v2"])["containers"][0]["imagePullPolicy"] == "Always"

@@ -10,14 +10,16 @@ import cdk8s_plus_27 as kplus
 
 from constructs import Construct
 from model_serving.fleet.names import labels, workload_name
-from model_serving.fleet.workload import Autoscaling, Health, Metrics, ModelStorage, Resources, home_env
+from model_serving.fleet.workload import Autoscaling, Health, Metrics, ModelStorage, Resources, home_env, is_digest_pinned
 from model_serving.k8s import pod
 from model_serving.k8s.values import int_or_string, quantity
 from model_serving.units import parse_duration
 
 k8s = kplus.k8s
 # checkov's "tokens only where necessary" check, waived on the objects that declare the need.
-TOKEN_WAIVER = {"checkov.io/skip1": "CKV_K8S_38=serviceAccountToken: true in serving.yaml (the server calls the API)"}
+TOKEN_WAIVER = "CKV_K8S_38=serviceAccountToken: true in serving.yaml (the server calls the API)"
+# checkov's "pull policy Always", waived where every image is pinned by digest (IfNotPresent).
+PULL_WAIVER = "CKV_K8S_15=images pinned by digest cannot change; IfNotPresent avoids re-pulling many GB per start"
 # Slow, calm scaling: a GPU replica takes minutes to load and is expensive to lose.
 SCALE_UP = k8s.HpaScalingRulesV2(
     policies=[k8s.HpaScalingPolicyV2(period_seconds=60, type="Pods", value=4),
@@ -92,7 +94,8 @@ class ModelVersion(Construct):
         self.deployment = _Deployment(
             self, "Resource", pre_stop=pod.pre_stop_sleep(drain),
             metadata=k8s.ObjectMeta(name=name, namespace=namespace, labels=pod_labels,
-                                    annotations=dict(TOKEN_WAIVER) if mount_token else None),
+                                    annotations=_waivers(mount_token, [c.image or "" for c in spec.containers or []]
+                                                         + [c.image or "" for c in spec.init_containers or []])),
             spec=_deployment_spec(pod_labels, annotations, spec, health, None if autoscaling else replicas),
         )
         self._budget(name, namespace, pod_labels, max_unavailable)
@@ -129,6 +132,12 @@ class ModelVersion(Construct):
                 scale_target_ref=k8s.CrossVersionObjectReferenceV2(api_version="apps/v1", kind="Deployment", name=name),
             ),
         )
+
+
+def _waivers(mount_token: bool, images: list[str]) -> dict[str, str] | None:
+    """checkov skips (`checkov.io/skipN`) for the choices this Deployment makes on purpose."""
+    reasons = [TOKEN_WAIVER] * mount_token + [PULL_WAIVER] * all(is_digest_pinned(i) for i in images)
+    return {f"checkov.io/skip{n}": reason for n, reason in enumerate(reasons, 1)} or None
 
 
 def _deployment_spec(
