@@ -47,7 +47,13 @@ def test_checkov_passes_every_synthesized_manifest(tmp_path: Path) -> None:
     scanned = {Path(c["file_abs_path"]).resolve() for c in report["results"]["passed_checks"]}
     assert scanned == {f.resolve() for f in files}
     skipped = {(c["check_id"], c["resource"]) for c in report["results"]["skipped_checks"]}
-    assert skipped == {("CKV_K8S_38", f"Deployment.{ns}.embed-{v}") for ns in ("ai-prod", "ai-staging") for v in "ab"}
+    tokens = {("CKV_K8S_38", f"Deployment.{ns}.embed-{v}") for ns in ("ai-prod", "ai-staging") for v in "ab"}
+    # ...and imagePullPolicy IfNotPresent on Deployments whose every image is pinned by digest
+    pinned = {("CKV_K8S_15", f"Deployment.{d['metadata']['namespace']}.{d['metadata']['name']}")
+              for f in files for d in yaml.safe_load_all(f.read_text()) if d and d["kind"] == "Deployment"
+              and all("@sha256:" in c["image"] for c in d["spec"]["template"]["spec"]["containers"]
+                      + d["spec"]["template"]["spec"].get("initContainers", []))}
+    assert pinned and skipped == tokens | pinned
 
 
 def test_checkov_config_skips_checks_only_by_id_with_a_reason() -> None:
