@@ -297,3 +297,15 @@ def test_the_pull_policy_waiver_is_written_only_where_every_image_is_pinned(base
     assert [w.split("=")[0] for w in waivers("ai-model-v1")] == ["CKV_K8S_15"]
     assert waivers("ai-model-v2") == []  # a tag: Always, which checkov accepts
     assert _pod(deployments["ai-model-v2"])["containers"][0]["imagePullPolicy"] == "Always"
+
+
+def test_a_download_without_native_sidecars_is_warned_about(base_config: dict) -> None:
+    model = base_config["models"]["ai-model"]
+    model["storage"] = {"downloadImage": "registry.example.com/fetch:1"}
+    assert not any("nativeSidecar" in w for w in synth_data(base_config)[0].warnings)
+    model["nativeSidecar"] = False
+    fleet, outputs = synth_data(base_config)
+    assert any("nativeSidecar: false with storage.downloadImage" in w for w in fleet.warnings), fleet.warnings
+    for dep in by_kind(objects_of(outputs), "Deployment"):
+        config = dep["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"]
+        assert '"terminationDrainDuration":"120s"' in config and "EXIT_ON_ZERO_ACTIVE_CONNECTIONS" in config

@@ -109,6 +109,9 @@ def _model_warnings(model: Model) -> Iterable[str]:
             "GPU time on; prefer connection-level conditions (the default)"
         )
     storage = model.storage
+    if storage and storage.download_image and not model.native_sidecar:
+        yield ("nativeSidecar: false with storage.downloadImage: under Istio CNI the download runs before the "
+               "proxy and has no network; prefer nativeSidecar: true (Kubernetes 1.29+)")
     if storage and storage.access_mode in ("ReadWriteOnce", "ReadWriteOncePod"):
         yield (f"storage.accessMode {storage.access_mode}: a rollout's surge pod needs claim {storage.pvc} while the "
                "old pod still holds it, and waits (ContainerCreating) if it lands elsewhere; prefer ReadOnlyMany")
