@@ -60,6 +60,7 @@ def secure_fleet() -> dict[str, Any]:
                 ],
                 "resources": {"gpu": {"count": 1}},
                 "autoscaling": {"maxReplicas": 4, "metric": "vllm_num_requests_waiting", "metricTarget": "5"},
+                "metrics": {},
                 "storage": {"downloadImage": f"registry.example.com/tools/fetch:1.0{DIGEST}",
                             "downloadCommand": ["fetch", "--to", "/models"]},
                 "versions": {"v1": {"image": f"registry.example.com/llm:1.0{DIGEST}", "weight": 100}},
@@ -68,7 +69,7 @@ def secure_fleet() -> dict[str, Any]:
                 "protocol": "grpc",
                 "health": {"protocol": "grpc"},
                 "serviceAccountToken": True,
-                "storage": {"pvc": "embed-weights"},
+                "storage": {"pvc": "embed-weights", "accessMode": "ReadOnlyMany"},
                 "versions": {
                     "a": {"image": f"registry.example.com/embed:2.0{DIGEST}", "weight": 50, "replicas": 2},
                     "b": {"image": f"registry.example.com/embed:3.0{DIGEST}", "weight": 50, "replicas": 2},
@@ -158,6 +159,9 @@ def test_consumers_become_allow_rules_for_their_namespace_or_identity(secure) ->
             "from": [{"source": {"principals": ["cluster.local/ns/apps/sa/frontend"]}}],
             "to": [{"operation": {"methods": ["POST"], "paths": ["/v1/chat/completions", "/v1/*"]}}],
         },
+        # metrics: {} -> the default scraper namespace may GET /metrics on the serving port
+        {"from": [{"source": {"namespaces": ["monitoring"]}}],
+         "to": [{"operation": {"methods": ["GET"], "paths": ["/metrics"], "ports": ["8080"]}}]},
     ]
 
 
@@ -298,9 +302,12 @@ def test_network_policy_admits_only_the_gateway_and_consumer_namespaces(referenc
     assert rule["from"][0]["podSelector"] == {"matchLabels": {"app": "ai-model-gateway", "istio": "ai-model-gateway"}}
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
 
-    [serving] = _named(secure[1], "NetworkPolicy", "ai-staging", "llm")["spec"]["ingress"]
+    serving, scraper = _named(secure[1], "NetworkPolicy", "ai-staging", "llm")["spec"]["ingress"]
     assert _namespaces(serving) == ["ai-staging", "apps", "batch"]
     assert serving["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    # llm declares metrics: its scraper reaches istio-agent's merged metrics and the server's port
+    assert _namespaces(scraper) == ["monitoring"]
+    assert scraper["ports"] == [{"port": 8080, "protocol": "TCP"}, {"port": 15020, "protocol": "TCP"}]
 
 
 def test_metrics_from_opens_only_the_sidecar_metrics_port(secure) -> None:
@@ -416,7 +423,7 @@ def test_writable_paths_are_empty_dirs_under_a_read_only_root(reference) -> None
     spec = deployment["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in spec["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in spec["containers"][0]["volumeMounts"]}
-    assert set(mounts) == {"/tmp", "/home/model/.cache"}
+    assert set(mounts) == {"/tmp", "/home/model"}
     assert all("emptyDir" in volume for volume in mounts.values())
 
 

@@ -53,7 +53,12 @@ def test_checkov_passes_every_synthesized_manifest(tmp_path: Path) -> None:
                 [(c["check_id"], c["resource"], 0) for c in report["results"]["passed_checks"]] if r.endswith("gateway")}
     assert len(gateways) == 13  # every environment of dist/, the examples and the secure fleet
     waived = {(check, g) for g in gateways for check in ("CKV_K8S_14", "CKV_K8S_43", "CKV_K8S_40", "CKV_K8S_8")}
-    assert skipped == tokens | waived
+    # ...and imagePullPolicy IfNotPresent on Deployments whose every image is pinned by digest
+    pinned = {("CKV_K8S_15", f"Deployment.{d['metadata']['namespace']}.{d['metadata']['name']}")
+              for f in files for d in yaml.safe_load_all(f.read_text()) if d and d["kind"] == "Deployment"
+              and all("@sha256:" in c["image"] for c in d["spec"]["template"]["spec"]["containers"]
+                      + d["spec"]["template"]["spec"].get("initContainers", []))}
+    assert pinned and skipped == tokens | waived | pinned
 
 
 def test_checkov_config_skips_checks_only_by_id_with_a_reason() -> None:

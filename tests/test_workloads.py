@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import ROOT, by_kind, model_deployments, objects_of
+from helpers import ROOT, by_kind, model_deployments, objects_of, synth_data
 from model_serving.fleet.load import ConfigError, parse_fleet
 from model_serving.units import parse_duration, parse_quantity
 
@@ -72,8 +72,10 @@ def test_rollouts_surge_and_never_take_capacity_down_first(name: str, example) -
     for dep in model_deployments(objects):
         assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
         pod = _pod(dep)
-        assert pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
-        assert pod["terminationGracePeriodSeconds"] > int(pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
+        # the kubelet's own sleep action: no sleep binary needed in the image
+        (hook,) = pod["containers"][0]["lifecycle"]["preStop"].items()
+        assert hook[0] == "sleep" and set(hook[1]) == {"seconds"}
+        assert pod["terminationGracePeriodSeconds"] > hook[1]["seconds"]
         assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} >= {"kubernetes.io/hostname"}
         pdb = budgets[dep["metadata"]["name"]]
         assert pdb["spec"]["maxUnavailable"] >= 1  # never blocks node drains
@@ -144,3 +146,166 @@ def test_fails_when_workload_settings_are_unsafe(base_config: dict, field: str, 
         parse_fleet(base_config, source="serving.yaml")
     text = str(caught.value)
     assert message in text and text.startswith("serving.yaml: models.ai-model") and "fix:" in text, text
+
+
+# --- issue 12: native sidecars, progress deadlines, scraping, HOME, pull policy, shared claims, mirrors ---
+
+
+def _models(example, name: str) -> tuple[dict, list[dict]]:
+    fleet, outputs = example(name)
+    return next(iter(fleet.environments.values())).models, by_kind(objects_of(outputs), "Deployment")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_proxy_is_a_native_sidecar_so_downloads_have_network_and_generations_finish(name: str, example) -> None:
+    for dep in _models(example, name)[1]:
+        annotations = dep["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["sidecar.istio.io/nativeSidecar"] == "true"
+        assert "proxy.istio.io/config" not in annotations  # holdApplicationUntilProxyStarts is moot for native sidecars
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_progress_deadline_covers_the_pull_allowance_and_the_whole_startup_probe(name: str, example) -> None:
+    models, deployments = _models(example, name)
+    for dep in deployments:
+        health = models[dep["metadata"]["labels"]["app"]].health
+        startup = _pod(dep)["containers"][0]["startupProbe"]
+        budget = startup.get("initialDelaySeconds", 0) + startup["failureThreshold"] * startup["periodSeconds"]
+        assert dep["spec"]["progressDeadlineSeconds"] >= budget + parse_duration(health.pull_allowance)
+
+
+def test_the_llm_may_load_for_twenty_minutes_without_argo_calling_it_degraded(example) -> None:
+    # 600 s (the old fixed deadline) < 20 min startupTimeout: the controller gave up while vLLM was loading
+    llm = _deployments(example, "fleet")["llm-v1"]
+    assert llm["spec"]["progressDeadlineSeconds"] == 600 + 1200 + 10  # pull allowance + startup probe + one period
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_home_and_the_caches_point_at_writable_empty_dirs(name: str, example) -> None:
+    for dep in _models(example, name)[1]:
+        container = _pod(dep)["containers"][0]
+        env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+        writable = [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
+        for var in ("HOME", "XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME", "VLLM_CACHE_ROOT", "TRITON_CACHE_DIR", "TMPDIR"):
+            assert any(env[var] == w or env[var].startswith(w + "/") for w in writable), (var, env[var], writable)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_digest_pinned_images_are_pulled_only_when_absent(name: str, example) -> None:
+    for dep in _models(example, name)[1]:
+        for container in _pod(dep)["containers"] + _pod(dep).get("initContainers", []):
+            pinned = "@sha256:" in container["image"]
+            assert container["imagePullPolicy"] == ("IfNotPresent" if pinned else "Always")
+
+
+def test_the_autoscaling_metric_is_scraped_and_the_scraper_is_admitted(example) -> None:
+    objects = objects_of(example("fleet")[1])
+    annotations = _deployments(example, "fleet")["llm-v1"]["spec"]["template"]["metadata"]["annotations"]
+    assert {k: v for k, v in annotations.items() if k.startswith("prometheus.io/")} == {
+        "prometheus.io/path": "/metrics", "prometheus.io/port": "8000", "prometheus.io/scrape": "true",
+    }
+    [network] = [n for n in by_kind(objects, "NetworkPolicy") if n["metadata"]["name"] == "llm"]
+    scraper = next(r for r in network["spec"]["ingress"]
+                   if r["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
+    assert {p["port"] for p in scraper["ports"]} == {8000, 15020}  # the server, and istio-agent's merged metrics
+    [policy] = [p for p in by_kind(objects, "AuthorizationPolicy") if p["metadata"]["name"] == "llm"]
+    assert {"from": [{"source": {"namespaces": ["monitoring"]}}],
+            "to": [{"operation": {"methods": ["GET"], "paths": ["/metrics"], "ports": ["8000"]}}]} in policy["spec"]["rules"]
+
+
+def test_models_without_metrics_get_no_scrape_annotations(example) -> None:
+    annotations = _deployments(example, "fleet")["embedder-v1"]["spec"]["template"]["metadata"]["annotations"]
+    assert not any(k.startswith("prometheus.io/") for k in annotations)
+
+
+@pytest.mark.parametrize(("name", "shadow"), [("fleet", "fraud-detector-v2"), ("shadow", "fraud-detector-v2")])
+def test_only_a_version_that_gets_nothing_but_mirrored_copies_is_told_so(name: str, shadow: str, example) -> None:
+    for dep_name, dep in _deployments(example, name).items():
+        env = {e["name"]: e.get("value") for e in _pod(dep)["containers"][0].get("env", [])}
+        assert (env.get("MODEL_SERVING_MIRROR_TARGET") == "true") == (dep_name == shadow), dep_name
+
+
+def test_a_mirror_target_that_also_takes_live_traffic_is_not_told_it_is_a_shadow(base_config: dict) -> None:
+    model = base_config["models"]["ai-model"]
+    model["mirror"] = {"version": "v2", "percent": 50}  # v2 also has weight 10
+    fleet, outputs = synth_data(base_config)
+    for dep in by_kind(objects_of(outputs), "Deployment"):
+        assert all(e["name"] != "MODEL_SERVING_MIRROR_TARGET" for e in _pod(dep)["containers"][0]["env"])
+    assert any("cannot tell mirrored copies" in w for w in fleet.warnings), fleet.warnings
+
+
+def _with_claim(config: dict, mode: str, **model: object) -> dict:
+    config["models"]["ai-model"].update({"storage": {"pvc": "weights", "accessMode": mode}, **model})
+    return config
+
+
+@pytest.mark.parametrize(
+    ("mode", "model", "pods"),
+    [
+        ("ReadWriteOnce", {}, "4 pods of 2 version"),  # two versions of two replicas each
+        ("ReadWriteOncePod", {}, "4 pods"),
+        ("ReadWriteOnce", {"versions": {"v1": {"image": "r/m@sha256:" + "a" * 64, "weight": 100, "replicas": 1}},
+                           "autoscaling": {"maxReplicas": 3, "cpuUtilization": 70}}, "3 pods of 1 version"),
+    ],
+)
+def test_fails_when_a_single_node_claim_is_shared_across_nodes(base_config: dict, mode: str, model: dict, pods: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_fleet(_with_claim(base_config, mode, **model), source="serving.yaml")
+    text = str(caught.value)
+    assert text.startswith(f"serving.yaml: models.ai-model: storage.accessMode {mode}") and pods in text, text
+    assert "fix: use a ReadOnlyMany (or ReadWriteMany) claim" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("mode", ["ReadOnlyMany", "ReadWriteMany"])
+def test_a_claim_every_node_can_mount_is_accepted(base_config: dict, mode: str) -> None:
+    _, outputs = synth_data(_with_claim(base_config, mode))
+    for dep in by_kind(objects_of(outputs), "Deployment"):
+        claim = next(v for v in _pod(dep)["volumes"] if v["name"] == "model")["persistentVolumeClaim"]
+        assert claim == {"claimName": "weights", "readOnly": True}
+
+
+def test_a_single_pod_on_a_single_node_claim_is_accepted_with_a_warning(base_config: dict) -> None:
+    model = {"versions": {"v1": {"image": "r/m@sha256:" + "a" * 64, "weight": 100, "replicas": 1}}}
+    fleet, _ = synth_data(_with_claim(base_config, "ReadWriteOnce", **model))
+    assert any("storage.accessMode ReadWriteOnce" in w and "surge" in w for w in fleet.warnings), fleet.warnings
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("storage", {"pvc": "weights"}, "storage.pvc weights needs its accessMode (synth cannot read the claim); fix: add accessMode"),
+        ("storage", {"downloadImage": "x", "accessMode": "ReadOnlyMany"}, "storage.accessMode describes a pvc; fix:"),
+        ("storage", {"pvc": "weights", "accessMode": "ReadMany"}, "accessMode"),
+        ("home", "/srv/model", "home /srv/model is not on a writable path ['/tmp', '/home/model']; fix: add /srv/model"),
+        ("autoscaling", {"maxReplicas": 4, "metric": "queue", "metricTarget": "2"},
+         "autoscaling.metric queue is never collected without metrics; fix: add metrics: {path: /metrics}"),
+    ],
+)
+def test_fails_when_storage_home_or_metrics_are_inconsistent(base_config: dict, field: str, value, message: str) -> None:
+    base_config["models"]["ai-model"][field] = value
+    with pytest.raises(ConfigError) as caught:
+        parse_fleet(base_config, source="serving.yaml")
+    text = str(caught.value)
+    assert message in text and text.startswith("serving.yaml: models.ai-model") and "fix:" in text, text
+
+
+def test_the_pull_policy_waiver_is_written_only_where_every_image_is_pinned(base_config: dict) -> None:
+    base_config["models"]["ai-model"]["versions"]["v2"]["image"] = "registry.example.com/ai/ai-model:2.0.0"
+    deployments = {d["metadata"]["name"]: d for d in by_kind(objects_of(synth_data(base_config)[1]), "Deployment")}
+    def waivers(name: str) -> list[str]:
+        return [v for k, v in deployments[name]["metadata"].get("annotations", {}).items() if k.startswith("checkov.io/skip")]
+    assert [w.split("=")[0] for w in waivers("ai-model-v1")] == ["CKV_K8S_15"]
+    assert waivers("ai-model-v2") == []  # a tag: Always, which checkov accepts
+    assert _pod(deployments["ai-model-v2"])["containers"][0]["imagePullPolicy"] == "Always"
+
+
+def test_a_download_without_native_sidecars_is_warned_about(base_config: dict) -> None:
+    model = base_config["models"]["ai-model"]
+    model["storage"] = {"downloadImage": "registry.example.com/fetch:1"}
+    assert not any("nativeSidecar" in w for w in synth_data(base_config)[0].warnings)
+    model["nativeSidecar"] = False
+    fleet, outputs = synth_data(base_config)
+    assert any("nativeSidecar: false with storage.downloadImage" in w for w in fleet.warnings), fleet.warnings
+    for dep in by_kind(objects_of(outputs), "Deployment"):
+        config = dep["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"]
+        assert '"terminationDrainDuration":"120s"' in config and "EXIT_ON_ZERO_ACTIVE_CONNECTIONS" in config

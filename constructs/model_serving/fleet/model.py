@@ -25,7 +25,7 @@ from model_serving.fleet.resilience import (
     Retries,
 )
 from model_serving.fleet.traffic import Consumer, Mirror, Rollout, Route, Sticky
-from model_serving.fleet.workload import Autoscaling, Health, ModelStorage, Resources
+from model_serving.fleet.workload import Autoscaling, Health, Metrics, ModelStorage, Resources
 from model_serving.units import parse_duration
 
 
@@ -88,6 +88,9 @@ class Model(Spec):
     resources: Resources = Field(Resources(), description="CPU, memory and accelerators per pod.")
     health: Health = Field(Health(), description="Startup, readiness and liveness probes.")
     autoscaling: Autoscaling | None = Field(None, description="A HorizontalPodAutoscaler per version. Default: fixed replicas.")
+    metrics: Metrics | None = Field(
+        None, description="Prometheus scraping of the server's metrics; needed by autoscaling.metric. Default: none.",
+    )
     max_unavailable: int = Field(
         1, ge=1, description="Pods of a version a PodDisruptionBudget lets be evicted at once (0 would hang node drains)."
     )
@@ -95,7 +98,15 @@ class Model(Spec):
     drain_delay: Duration = Field("10s", description="preStop pause so the mesh stops routing before the server stops.")
     storage: ModelStorage | None = Field(None, description="Where the weights come from. Default: inside the image.")
     writable_paths: list[UrlPath] = Field(
-        ["/tmp", "/home/model/.cache"], description="Writable emptyDirs under the read-only root filesystem."
+        ["/tmp", "/home/model"], description="Writable emptyDirs under the read-only root filesystem."
+    )
+    home: UrlPath = Field(
+        "/home/model", description="$HOME, on or under a writable path; XDG_CACHE_HOME, HF_HOME, TORCH_HOME, "
+        "VLLM_CACHE_ROOT and other caches go under it (an env entry of the same name wins).",
+    )
+    native_sidecar: bool = Field(
+        True, description="Run Istio's proxy as a Kubernetes native sidecar (needs Kubernetes 1.29+): up before "
+        "init containers, down after the server. Off: the proxy's drain is set from terminationGracePeriod.",
     )
     env: dict[str, str] = Field({}, description="Environment variables of every version.")
     args: list[str] = Field([], description="Server arguments of every version. Default: the image's.")
@@ -133,7 +144,23 @@ class Model(Spec):
         _check_retry_budgets(self)
         _check_grpc_retries(self)
         _check_ejection(self)
+        _check_workload(self)
         return self
+
+    @property
+    def shadow_only(self) -> str | None:
+        """The mirror target, if every request it gets is a mirrored copy (no weight, no A/B route)."""
+        target = self.mirror.version if self.mirror else None
+        if target is None or self.versions[target].weight or any(r.version == target for r in self.routes):
+            return None
+        return target
+
+    @property
+    def max_pods(self) -> int:
+        """The most pods of all versions together at steady state (autoscalers at their maximum)."""
+        if self.autoscaling is not None:
+            return self.autoscaling.max_replicas * len(self.versions)
+        return sum(v.replicas for v in self.versions.values())
 
     @property
     def stable(self) -> str:
@@ -284,3 +311,20 @@ def _check_ejection(model: Model) -> None:
             f"outlierDetection.maxEjectionPercent {pct} could eject every replica of a {smallest}-replica version; "
             f"fix: use at most {100 * (smallest - 1) // smallest}"
         )
+
+
+def _check_workload(model: Model) -> None:
+    """HOME is writable, a custom autoscaling metric can be scraped, a shared claim can be shared."""
+    if not any(model.home == p or model.home.startswith(p.rstrip("/") + "/") for p in model.writable_paths):
+        raise ValueError(f"home {model.home} is not on a writable path {model.writable_paths}; "
+            f"fix: add {model.home} to writablePaths, or set home to one of them")
+    if model.autoscaling and model.autoscaling.metric and model.metrics is None:
+        raise ValueError(f"autoscaling.metric {model.autoscaling.metric} is never collected without metrics; "
+            "fix: add metrics: {path: /metrics} (port: the metrics port, if not the serving port)")
+    storage = model.storage
+    if storage and storage.access_mode in ("ReadWriteOnce", "ReadWriteOncePod") and (
+        model.autoscaling or model.max_pods > 1
+    ):
+        raise ValueError(f"storage.accessMode {storage.access_mode}: claim {storage.pvc} mounts on one node "
+            f"(or pod), but up to {model.max_pods} pods of {len(model.versions)} version(s) mount it across nodes; "
+            "fix: use a ReadOnlyMany (or ReadWriteMany) claim and set accessMode to match")

@@ -95,7 +95,8 @@ def _mirror_warning(model: Model) -> str | None:
         return None
     if model.versions[mirror.version].weight > 0 or any(r.version == mirror.version for r in model.routes):
         return (
-            f"mirror: {mirror.version} also takes live traffic, so it sees those requests twice; "
+            f"mirror: {mirror.version} also takes live traffic, so it sees those requests twice and cannot tell "
+            "mirrored copies from live requests (it gets no MODEL_SERVING_MIRROR_TARGET); "
             "mirrored requests cost GPU capacity on the shadow version"
         )
     return (
@@ -151,6 +152,13 @@ def _model_warnings(model: Model) -> Iterable[str]:
     pool = _pool_warning(model)
     if pool:
         yield pool
+    storage = model.storage
+    if storage and storage.download_image and not model.native_sidecar:
+        yield ("nativeSidecar: false with storage.downloadImage: under Istio CNI the download runs before the "
+               "proxy and has no network; prefer nativeSidecar: true (Kubernetes 1.29+)")
+    if storage and storage.access_mode in ("ReadWriteOnce", "ReadWriteOncePod"):
+        yield (f"storage.accessMode {storage.access_mode}: a rollout's surge pod needs claim {storage.pvc} while the "
+               "old pod still holds it, and waits (ContainerCreating) if it lands elsewhere; prefer ReadOnlyMany")
     for vname, version in model.versions.items():
         image = _image_warning(version.image)
         if image:

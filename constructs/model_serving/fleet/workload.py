@@ -1,12 +1,26 @@
 """What a model's pods look like: resources, accelerators, probes, autoscaling and model storage."""
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from model_serving.fleet.base import Duration, Name, Spec, UrlPath
-from model_serving.units import parse_quantity
+from model_serving.fleet.base import Duration, ModelPort, Name, Spec, UrlPath
+from model_serving.units import parse_duration, parse_quantity
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# Where a server's caches go when nothing else is set: each variable below is read by the
+# library named, and each defaults to somewhere under $HOME, which the read-only root forbids.
+CACHE_DIRS = {
+    "XDG_CACHE_HOME": ".cache",                # freedesktop default for caches (pip, many tools)
+    "XDG_CONFIG_HOME": ".config",              # config written at run time (matplotlib, wandb...)
+    "HF_HOME": ".cache/huggingface",           # huggingface_hub / transformers (TRANSFORMERS_CACHE is deprecated)
+    "TORCH_HOME": ".cache/torch",              # torch.hub weights
+    "VLLM_CACHE_ROOT": ".cache/vllm",          # vLLM compile and kernel caches
+    "TRITON_CACHE_DIR": ".cache/triton",       # Triton (the compiler) kernel cache, else ~/.triton
+    "NUMBA_CACHE_DIR": ".cache/numba",         # numba JIT cache, else next to the (read-only) sources
+}
 
 
 class ResourceList(Spec):
@@ -71,6 +85,26 @@ class Health(Spec):
     live_path: UrlPath = Field("/v2/health/live", description="Liveness path.")
     startup_timeout: Duration = Field("10m", description="How long a replica may take to load its model before it is restarted.")
     period: Duration = Field("10s", description="How often the probes run.")
+    pull_allowance: Duration = Field(
+        "10m", description="Time for scheduling (a GPU node may be provisioned), image pulls and init containers "
+        "(the weights download) before the startup probe starts; part of the Deployment's progress deadline.",
+    )
+
+    @property
+    def startup_failures(self) -> int:
+        """The startup probe's failureThreshold: startupTimeout in periods (at least one)."""
+        return max(1, int(parse_duration(self.startup_timeout)) // int(parse_duration(self.period)))
+
+    @property
+    def progress_deadline(self) -> int:
+        """Seconds a new pod may take to become ready: what `progressDeadlineSeconds` must cover.
+
+        The pull allowance, then the startup probe's whole budget (no initialDelaySeconds), then one
+        readiness period. Less, and the Deployment reports ProgressDeadlineExceeded (Argo CD:
+        Degraded; `kubectl rollout status`: fails) while a replica is still legitimately loading.
+        """
+        period = int(parse_duration(self.period))
+        return int(parse_duration(self.pull_allowance)) + self.startup_failures * period + period
 
 
 class Autoscaling(Spec):
@@ -96,11 +130,35 @@ class Autoscaling(Spec):
         return self
 
 
+class Metrics(Spec):
+    """Prometheus scraping of the server's own metrics (what a per-pod autoscaling metric comes from).
+
+    The pods get `prometheus.io/scrape`, `port` and `path` annotations. Istio's injector moves them to
+    its agent (port 15020), which serves the server's metrics merged with the proxy's, so a scraper
+    outside the mesh needs no certificate. The NetworkPolicy admits the scraper's namespace to 15020
+    and to `port`; the AuthorizationPolicy admits it to GET `path` on `port` (for an in-mesh scraper,
+    or with Istio's metrics merging off).
+    """
+
+    port: ModelPort | None = Field(None, description="The port the server serves metrics on. Default: the serving port.")
+    path: UrlPath = Field("/metrics", description="The metrics path.")
+    scraper_namespace: Name = Field(
+        "monitoring", description="The scraper's namespace (kube-prometheus-stack's usual one; istio-system for Istio's addon).",
+    )
+    scraper_service_account: Name | None = Field(
+        None, description="The scraper's service account, for an in-mesh scraper. Default: any in its namespace.",
+    )
+
+
 class ModelStorage(Spec):
     """Where the weights come from: a PVC, or an emptyDir filled by an init container."""
 
     mount_path: UrlPath = Field("/models", description="Where the weights are mounted (read-only) in the server.")
     pvc: Name | None = Field(None, description="An existing PersistentVolumeClaim holding the weights.")
+    access_mode: Literal["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"] | None = Field(
+        None, description="The claim's access mode, as `kubectl get pvc` shows it (required with pvc: synth cannot "
+        "read the cluster). Pods on several nodes need ReadOnlyMany or ReadWriteMany.",
+    )
     download_image: str | None = Field(None, description="An init container image that downloads the weights.")
     download_command: list[str] = Field([], description="The init container's command. Default: the image's own.")
     size_limit: str = Field("20Gi", description="The emptyDir's size limit for downloaded weights.")
@@ -109,5 +167,23 @@ class ModelStorage(Spec):
     def _one_source(self) -> ModelStorage:
         if (self.pvc is None) == (self.download_image is None):
             raise ValueError("storage needs exactly one of pvc or downloadImage; fix: pick one")
+        if self.pvc and self.access_mode is None:
+            raise ValueError(f"storage.pvc {self.pvc} needs its accessMode (synth cannot read the claim); "
+                "fix: add accessMode: ReadOnlyMany (or what `kubectl get pvc` shows)")
+        if self.access_mode and not self.pvc:
+            raise ValueError("storage.accessMode describes a pvc; fix: drop accessMode, or set pvc")
         parse_quantity(self.size_limit)
         return self
+
+
+def is_digest_pinned(image: str) -> bool:
+    """Whether the image is pinned by digest: its content can never change under the same name."""
+    return DIGEST.search(image) is not None
+
+
+def home_env(home: str, writable_paths: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """HOME, the cache variables under it, and TMPDIR, all on writable emptyDirs."""
+    env = {"HOME": home, **{name: f"{home.rstrip('/')}/{sub}" for name, sub in CACHE_DIRS.items()}}
+    if "/tmp" in writable_paths:
+        env["TMPDIR"] = "/tmp"
+    return env

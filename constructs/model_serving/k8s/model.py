@@ -85,7 +85,7 @@ class ServedModel(Construct):
             )
         ModelAccess(
             self, "Access", app=name, namespace=namespace, port=spec.port, gateway=identity,
-            consumers=spec.consumers, metrics_from=metrics_from,
+            consumers=spec.consumers, metrics_from=metrics_from, metrics=spec.metrics,
         )
         self._routes(gateway)
 
@@ -98,7 +98,8 @@ class ServedModel(Construct):
             env={**spec.env, **release.env}, args=release.args if release.args is not None else spec.args,
             spread_zones=spec.spread_zones, max_unavailable=spec.max_unavailable,
             termination_grace_period=spec.termination_grace_period, drain_delay=spec.drain_delay,
-            mount_token=spec.service_account_token,
+            mount_token=spec.service_account_token, home=spec.home, metrics=spec.metrics,
+            native_sidecar=spec.native_sidecar, shadow=version == spec.shadow_only,
         )
 
     def _service(self) -> None:

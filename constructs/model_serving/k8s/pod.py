@@ -5,13 +5,12 @@ capability dropped, seccomp RuntimeDefault, a read-only root with emptyDirs wher
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 
 import cdk8s_plus_27 as kplus
 
-from model_serving.fleet.workload import Gpu, Health, ModelStorage, Resources
+from model_serving.fleet.workload import Gpu, Health, ModelStorage, Resources, is_digest_pinned
 from model_serving.k8s.values import int_or_string, quantity
 from model_serving.units import parse_duration, parse_quantity
 
@@ -19,27 +18,37 @@ k8s = kplus.k8s
 RUN_AS = 10001  # a high, non-root UID/GID: "restricted" Pod Security and image-agnostic
 CONTAINER = "server"
 SCRATCH_MIB = 2048  # per writable path: caches and temp files, not model weights
-PROXY_CONFIG = json.dumps({"holdApplicationUntilProxyStarts": True}, separators=(",", ":"))
 FETCH_RESOURCES = {"limits": {"cpu": "1000m", "memory": "1024Mi"}, "requests": {"cpu": "250m", "memory": "256Mi"}}
 
 
 def server(
     *, image: str, port: int, protocol: str, args: Sequence[str] | None, env: Mapping[str, str],
-    resources: Resources, health: Health, drain_seconds: int, mounts: list[k8s.VolumeMount],
+    resources: Resources, health: Health, mounts: list[k8s.VolumeMount], metrics_port: int | None = None,
 ) -> k8s.Container:
-    """The model server container: its port, probes, resources, restricted security and mounts."""
+    """The model server container: its ports, probes, resources, restricted security and mounts.
+
+    Its preStop hook is the kubelet's `sleep` action, which these typed structs (Kubernetes 1.27)
+    cannot express: the Deployment adds it (`pre_stop_sleep`).
+    """
     startup, readiness, liveness = probes(health, port)
+    ports = [k8s.ContainerPort(container_port=port, name=protocol)]
+    if metrics_port is not None and metrics_port != port:
+        ports.append(k8s.ContainerPort(container_port=metrics_port, name="metrics"))
     return k8s.Container(
-        name=CONTAINER, image=image, image_pull_policy="Always",
+        name=CONTAINER, image=image, image_pull_policy=pull_policy(image),
         args=list(args) if args else None,
         env=[k8s.EnvVar(name=k, value=v) for k, v in sorted(env.items())] or None,
-        ports=[k8s.ContainerPort(container_port=port, name=protocol)],
+        ports=ports,
         resources=requirements(resource_amounts(resources)),
         security_context=container_security(),
-        lifecycle=pre_stop_sleep(drain_seconds),
         startup_probe=startup, readiness_probe=readiness, liveness_probe=liveness,
         volume_mounts=mounts or None,
     )
+
+
+def pull_policy(image: str) -> str:
+    """IfNotPresent for a digest (its content cannot change), Always for a tag (it can move)."""
+    return "IfNotPresent" if is_digest_pinned(image) else "Always"
 
 
 def container_security() -> k8s.SecurityContext:
@@ -89,7 +98,7 @@ def resource_amounts(resources: Resources) -> dict[str, dict[str, str]]:
 def probes(health: Health, port: int) -> tuple[k8s.Probe, k8s.Probe, k8s.Probe]:
     """Startup (sized for model loading), readiness and liveness probes, HTTP or gRPC."""
     period = int(parse_duration(health.period))
-    startup_failures = max(1, int(parse_duration(health.startup_timeout)) // period)
+    startup_failures = health.startup_failures
 
     def probe(path: str, failures: int) -> k8s.Probe:
         if health.protocol == "grpc":
@@ -126,7 +135,7 @@ def fetch_container(storage: ModelStorage) -> k8s.Container:
     return k8s.Container(
         name="fetch-model",
         image=storage.download_image or "",
-        image_pull_policy="Always",
+        image_pull_policy=pull_policy(storage.download_image or ""),
         command=list(storage.download_command) or None,
         resources=requirements(FETCH_RESOURCES),
         security_context=container_security(),
@@ -146,9 +155,13 @@ def spread(selector: Mapping[str, str], *, zones: bool) -> list[k8s.TopologySpre
     ]
 
 
-def pre_stop_sleep(seconds: int) -> k8s.Lifecycle:
-    """A preStop pause that keeps the server up while the mesh stops routing to it."""
-    return k8s.Lifecycle(pre_stop=k8s.LifecycleHandler(exec=k8s.ExecAction(command=["sleep", str(seconds)])))
+def pre_stop_sleep(seconds: int) -> dict[str, object]:
+    """A preStop pause that keeps the server up while the mesh stops routing to it.
+
+    The kubelet's own `sleep` action (beta and on by default since Kubernetes 1.30, GA in 1.34):
+    unlike `exec: [sleep, N]` it needs no sleep binary in the image (distroless servers have none).
+    """
+    return {"preStop": {"sleep": {"seconds": seconds}}}
 
 
 def gpu_node_selector(gpu: Gpu | None) -> dict[str, str] | None:

@@ -25,6 +25,7 @@ from imports.io.istio import security as istio
 from model_serving.fleet.environment import Jwt
 from model_serving.fleet.names import labels, principal
 from model_serving.fleet.traffic import Consumer
+from model_serving.fleet.workload import Metrics
 from model_serving.k8s.values import int_or_string
 
 k8s = kplus.k8s
@@ -154,16 +155,18 @@ class ModelAccess(Construct):
 
     Props: `app`, `namespace`, `port` (the serving port); `gateway` (its identity; default
     none: only consumers may call), `consumers` (default none) and `metrics_from` (scraper
-    namespaces, default none). With neither gateway nor consumers nobody may call the model.
+    namespaces, default none), `metrics` (the server's scraped metrics and their scraper, default
+    none). With neither gateway nor consumers nobody may call the model.
     """
 
     def __init__(
         self, scope: Construct, id: str, *, app: str, namespace: str, port: int, gateway: GatewayIdentity | None = None,
-        consumers: Sequence[Consumer] = (), metrics_from: Sequence[str] = (),
+        consumers: Sequence[Consumer] = (), metrics_from: Sequence[str] = (), metrics: Metrics | None = None,
     ) -> None:
         super().__init__(scope, id)
         rules = [_gateway_rule(gateway)] if gateway else []
         rules += [_consumer_rule(consumer) for consumer in consumers]
+        rules += [_scraper_rule(metrics, port)] if metrics else []
         istio.AuthorizationPolicy(
             self, "Resource",
             metadata=cdk8s.ApiObjectMetadata(name=app, namespace=namespace, labels=labels(app)),
@@ -173,10 +176,11 @@ class ModelAccess(Construct):
         )
         callers = [_gateway_peer(gateway)] if gateway else []
         callers += [_namespace_peer(ns) for ns in sorted({c.namespace for c in consumers})]
-        self._network_policy(app, namespace, port, callers, sorted(set(metrics_from)))
+        self._network_policy(app, namespace, port, callers, sorted(set(metrics_from)), metrics)
 
     def _network_policy(
-        self, app: str, namespace: str, port: int, callers: list[k8s.NetworkPolicyPeer], scrapers: list[str]
+        self, app: str, namespace: str, port: int, callers: list[k8s.NetworkPolicyPeer], scrapers: list[str],
+        metrics: Metrics | None,
     ) -> None:
         """Defence in depth below the mesh: which namespaces may open connections to the pods.
 
@@ -187,6 +191,8 @@ class ModelAccess(Construct):
         ingress = [_from_peers(callers, port)] if callers else []
         if scrapers:
             ingress.append(_from_peers([_namespace_peer(ns) for ns in scrapers], METRICS_PORT))
+        if metrics:
+            ingress.append(_scraper_peer(metrics, port))
         k8s.KubeNetworkPolicy(
             self, "Network",
             metadata=k8s.ObjectMeta(name=app, namespace=namespace, labels=labels(app)),
@@ -214,3 +220,33 @@ def _from_peers(peers: list[k8s.NetworkPolicyPeer], port: int) -> k8s.NetworkPol
     return k8s.NetworkPolicyIngressRule(
         from_=peers, ports=[k8s.NetworkPolicyPort(port=int_or_string(port), protocol="TCP")],
     )
+
+
+def _scraper_rule(metrics: Metrics, port: int) -> istio.AuthorizationPolicySpecRules:
+    """The scraper may GET the metrics path on the metrics port, nothing else.
+
+    Needed when it scrapes through the sidecar (an in-mesh Prometheus, or Istio's metrics merging
+    off); with merging on it scrapes istio-agent's port 15020, which bypasses the proxy.
+    """
+    scraper = metrics.scraper_service_account
+    source = istio.AuthorizationPolicySpecRulesFromSource(
+        principals=[principal(metrics.scraper_namespace, scraper)] if scraper else None,
+        namespaces=None if scraper else [metrics.scraper_namespace],
+    )
+    operation = istio.AuthorizationPolicySpecRulesToOperation(
+        methods=["GET"], paths=[metrics.path], ports=[str(metrics.port or port)],
+    )
+    return istio.AuthorizationPolicySpecRules(
+        from_=[istio.AuthorizationPolicySpecRulesFrom(source=source)],
+        to=[istio.AuthorizationPolicySpecRulesTo(operation=operation)],
+    )
+
+
+def _scraper_peer(metrics: Metrics, port: int) -> k8s.NetworkPolicyIngressRule:
+    """The scraper's namespace may connect to istio-agent's merged metrics and the server's own port."""
+    ports = [METRICS_PORT, metrics.port or port]
+    return k8s.NetworkPolicyIngressRule(
+        from_=[_namespace_peer(metrics.scraper_namespace)],
+        ports=[k8s.NetworkPolicyPort(port=int_or_string(p), protocol="TCP") for p in sorted(set(ports))],
+    )
+
