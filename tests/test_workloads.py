@@ -153,7 +153,7 @@ def test_fails_when_workload_settings_are_unsafe(base_config: dict, field: str, 
 
 def _models(example, name: str) -> tuple[dict, list[dict]]:
     fleet, outputs = example(name)
-    return next(iter(fleet.environments.values())).models, by_kind(objects_of(outputs), "Deployment")
+    return next(iter(fleet.environments.values())).models, model_deployments(objects_of(outputs))
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -229,7 +229,7 @@ def test_a_mirror_target_that_also_takes_live_traffic_is_not_told_it_is_a_shadow
     model = base_config["models"]["ai-model"]
     model["mirror"] = {"version": "v2", "percent": 50}  # v2 also has weight 10
     fleet, outputs = synth_data(base_config)
-    for dep in by_kind(objects_of(outputs), "Deployment"):
+    for dep in model_deployments(objects_of(outputs)):
         assert all(e["name"] != "MODEL_SERVING_MIRROR_TARGET" for e in _pod(dep)["containers"][0]["env"])
     assert any("cannot tell mirrored copies" in w for w in fleet.warnings), fleet.warnings
 
@@ -259,7 +259,7 @@ def test_fails_when_a_single_node_claim_is_shared_across_nodes(base_config: dict
 @pytest.mark.parametrize("mode", ["ReadOnlyMany", "ReadWriteMany"])
 def test_a_claim_every_node_can_mount_is_accepted(base_config: dict, mode: str) -> None:
     _, outputs = synth_data(_with_claim(base_config, mode))
-    for dep in by_kind(objects_of(outputs), "Deployment"):
+    for dep in model_deployments(objects_of(outputs)):
         claim = next(v for v in _pod(dep)["volumes"] if v["name"] == "model")["persistentVolumeClaim"]
         assert claim == {"claimName": "weights", "readOnly": True}
 
@@ -306,6 +306,6 @@ def test_a_download_without_native_sidecars_is_warned_about(base_config: dict) -
     model["nativeSidecar"] = False
     fleet, outputs = synth_data(base_config)
     assert any("nativeSidecar: false with storage.downloadImage" in w for w in fleet.warnings), fleet.warnings
-    for dep in by_kind(objects_of(outputs), "Deployment"):
+    for dep in model_deployments(objects_of(outputs)):
         config = dep["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"]
         assert '"terminationDrainDuration":"120s"' in config and "EXIT_ON_ZERO_ACTIVE_CONNECTIONS" in config
