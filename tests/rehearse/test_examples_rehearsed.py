@@ -42,13 +42,23 @@ def test_ab_rules_win_over_the_weighted_default_as_reported(capsys: pytest.Captu
 
 
 def test_sticky_canary_sets_its_cookie_and_brings_the_client_back(capsys: pytest.CaptureFixture[str]) -> None:
-    """README: "the canary's route adds a Set-Cookie to its responses and a cookie-match route sends
-    returning users to the same version" (the canary side; the stable side is issue 12, see
-    test_scenarios_splits.py)."""
-    (run,) = report(capsys, "--config", str(ROOT / "examples/sticky-canary.yaml"), "--host", "chat.example.com",
-                    "--cookie", "chat-version=v2", "--requests", "500", "--show-body")["runs"]
-    assert run["versions"] == {"chat/v2": 500}
-    assert run["body"]["200"]["rehearsal"]["version"] == "v2"
+    """README: "each destination of the weighted route adds a `Set-Cookie` to its responses and a
+    cookie-match route per version sends returning users back"; the value is `<version>.<rollout>`,
+    so a cookie of another rollout (here the bare `v2` of an older release) is drawn afresh by the weights."""
+    from model_serving.fleet.load import load_fleet
+    from model_serving.fleet.routes import cohort_value
+
+    chat = load_fleet(ROOT / "examples/sticky-canary.yaml").environments["production"].models["chat"]
+    config = ("--config", str(ROOT / "examples/sticky-canary.yaml"), "--host", "chat.example.com")
+    for version in ("v1", "v2"):
+        (run,) = report(capsys, *config, "--cookie", f"chat-version={cohort_value(chat, version)}",
+                        "--requests", "500", "--show-body")["runs"]
+        assert run["versions"] == {f"chat/{version}": 500}
+        assert run["body"]["200"]["rehearsal"]["version"] == version
+    (stale,) = report(capsys, *config, "--cookie", "chat-version=v2", "--requests", str(N), "--clients", str(N))["runs"]
+    canary = stale["versions"]["chat/v2"]
+    assert stale["versions"]["chat/v1"] + canary == N
+    assert within(canary, N, 10), f"v2 {canary}/{N}, accepted {bounds(N, 10)}"
 
 
 def _roll_back(data: dict[str, Any]) -> None:
@@ -57,7 +67,12 @@ def _roll_back(data: dict[str, Any]) -> None:
 
 
 def test_a_rollback_to_0_releases_the_sticky_cohort_at_once(fresh_rehearsal: Callable[..., Rehearsal]) -> None:
-    """README: "Only versions with live weight keep a cohort, so a rollback to 0 releases it at once"."""
+    """README: "A version at weight 0 has no cookie route, so its users fall through to the weighted route"."""
+    from model_serving.fleet.load import load_fleet
+    from model_serving.fleet.routes import cohort_value
+
+    chat = load_fleet(ROOT / "examples/sticky-canary.yaml").environments["production"].models["chat"]
     rehearsal = fresh_rehearsal(objects=variant("sticky-canary", _roll_back))
-    result = rehearsal.run(RequestSpec(host="chat.example.com", cookies=(("chat-version", "v2"),), requests=500))
+    result = rehearsal.run(RequestSpec(host="chat.example.com", cookies=(("chat-version", cohort_value(chat, "v2")),),
+                                       requests=500))
     assert result.versions == {"chat/v1": 500}

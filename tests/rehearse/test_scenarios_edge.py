@@ -1,13 +1,14 @@
 """Edge routing through the gateway listeners, measured on the real Envoy: Host-based routing,
-a URI prefix rewritten to `/`, what matches nothing, and the port-80 redirect (edge-routing.yaml)."""
+a URI prefix rewritten to `/`, what matches nothing, and port 80: closed, or a 308 redirect (edge-routing.yaml)."""
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from conftest import bounds, within
+from conftest import bounds, manifests, variant, within
 from model_serving.rehearse.drive import RequestSpec
 from model_serving.rehearse.runner import Rehearsal
 
@@ -59,9 +60,20 @@ def test_a_host_the_gateway_does_not_serve_gets_404(edge: Rehearsal) -> None:
     assert not result.records
 
 
-def test_port_80_redirects_to_https_keeping_host_and_path(edge: Rehearsal) -> None:
-    result = edge.run(RequestSpec(host="api.example.com", port=80, path="/models/classify/predict?x=1", requests=20))
-    assert result.statuses == {"301": 20}
+def _https_redirect(data: dict[str, Any]) -> None:
+    data["environments"]["production"]["gateway"]["tls"]["httpsRedirect"] = True
+
+
+def test_port_80_is_closed_by_default_and_on_request_redirects_308_keeping_host_path_and_query(
+        fresh_rehearsal: Callable[..., Rehearsal]) -> None:
+    # Issue 12 item 4: an API host does not listen on 80 unless asked; asked, it answers 308 (the
+    # client repeats its method and body), never 301 (which many clients turn from POST into GET).
+    (gateway,) = [o for o in manifests("edge-routing") if o["kind"] == "Gateway"]
+    assert [s["port"]["number"] for s in gateway["spec"]["servers"]] == [443]
+    rehearsal = fresh_rehearsal(objects=variant("edge-routing", _https_redirect), time_scale=0.01)
+    result = rehearsal.run(RequestSpec(host="api.example.com", port=80, method="POST", body=b"{}",
+                                       path="/models/classify/predict?x=1", requests=20))
+    assert result.statuses == {"308": 20}
     locations = {dict(o.headers).get("location") for o in result.outcomes}
     assert locations == {"https://api.example.com/models/classify/predict?x=1"}
     assert not result.records

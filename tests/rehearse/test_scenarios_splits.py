@@ -99,7 +99,7 @@ def _first_version(result: RunResult) -> dict[int, str]:
 
 
 def test_a_client_with_the_canary_cookie_stays_on_the_canary(sticky_runs: dict[str, RunResult]) -> None:
-    """What works today: the canary sets its cookie over HTTPS, and the cookie route keeps its client."""
+    """The canary sets its cookie over HTTPS, and the cookie route keeps its client."""
     result = sticky_runs["gateway"]
     first = _first_version(result)
     canary_clients = {c for c, v in first.items() if v == "chat/v2"}
@@ -109,9 +109,6 @@ def test_a_client_with_the_canary_cookie_stays_on_the_canary(sticky_runs: dict[s
             assert outcome.served_by == "chat/v2"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 (sticky cohorts): only the canary sets a cookie, so clients of the "
-                                      "stable version draw again on every request and drift to the canary; on the "
-                                      "mesh host the cookie is Secure over plain HTTP and never comes back")
 @pytest.mark.parametrize("side", ["gateway", "mesh"])
 def test_sticky_cohorts_keep_every_client_and_split_clients_by_weight(sticky_runs: dict[str, RunResult],
                                                                       side: str) -> None:
