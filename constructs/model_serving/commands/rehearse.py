@@ -244,7 +244,8 @@ def _check_target(fleet: Fleet, env: str, spec: RequestSpec, where: str) -> None
     if spec.model is not None and spec.model not in environment.models:
         raise UsageError(f"{where}: unknown model {spec.model!r} in environment {env}; "
                          f"fix: use one of {', '.join(sorted(environment.models))}")
-    hosts = sorted({m.host for m in environment.models.values() if m.host})
+    hosts = sorted({m.host for m in environment.models.values() if m.host}
+                   | ({environment.openai.host} if environment.openai else set()))
     if spec.host is not None and spec.host.lower() not in hosts:
         raise UsageError(f"{where}: no model is served on host {spec.host!r} in "
                          f"environment {env}; fix: use one of {', '.join(hosts) or '(none: the models are mesh-only)'}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from model_serving.fleet.environment import Gateway, Jwt
 from model_serving.fleet.expectations import Expectation
 from model_serving.fleet.model import Model
+from model_serving.fleet.openai import OpenAi
 
 CLUSTER_DOMAIN = "cluster.local"
 
@@ -23,6 +24,7 @@ class Env:
     models: dict[str, Model]
     metrics_from: tuple[str, ...] = ()
     cluster: str = "default"
+    openai: OpenAi | None = None  # the OpenAI-compatible host, routed by the body's `model`
 
     def service_host(self, model: str) -> str:
         """The fully qualified in-cluster host of a model's Service."""
