@@ -88,7 +88,7 @@ function envoy_on_request(handle)
   local size = body and body:length() or 0
   if size > LIMIT then return reject(handle, 413, too_large, "request_too_large") end
   local found = size > 0 and members(body:getBytes(0, size)) or nil
-  if found == nil or found.model == nil then
+  if found == nil or found.model == nil or found.model == "null" then
     return reject(handle, 400, "the body must be a JSON object with a model field", "model_not_found")
   end
   local model = string.match(string.gsub(found.model, "\\/", "/"), '^"([A-Za-z0-9][A-Za-z0-9._:/-]*)"$')

@@ -104,3 +104,4 @@ def routing_headers(body: bytes | None, *, model_header: str, stream_header: str
         return ()
     stream = ((stream_header, "true"),) if data.get("stream") is True else ()
     return ((model_header, data["model"]), *stream)
+
