@@ -6,14 +6,18 @@ Lua reads `model` from the body. Clients point `base_url` at the rehearsal's gat
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from conftest import bounds, manifests, within
+from conftest import ROOT, bounds, manifests, within
 from model_serving.rehearse.drive import RequestSpec
 from model_serving.rehearse.runner import Rehearsal
 from model_serving.rehearse.standin import Behaviour
@@ -133,3 +137,30 @@ def test_streams_have_no_route_timeout_while_other_requests_keep_it(
     with _client(rehearsal) as sdk, pytest.raises(openai.InternalServerError) as raised:
         sdk.chat.completions.create(model="llama-3-8b", messages=MESSAGES)
     assert raised.value.status_code == 504
+
+
+def _rehearse_json(*args: str) -> dict:
+    out = subprocess.run([str(Path(sys.executable).with_name("model-serving")), "rehearse", "--config",
+                          str(ROOT / "examples" / f"{EXAMPLE}.yaml"), "--host", HOST, "-o", "json", *args],
+                         capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(out.stdout)["runs"][0]
+
+
+def test_the_rehearse_command_routes_by_body_and_reports_the_luas_latency() -> None:
+    run = _rehearse_json("--method", "POST", "--path", "/v1/chat/completions", "--requests", "2000",
+                         "--body", '{"model": "llama-3-8b", "messages": []}')
+    assert set(run["versions"]) == {"llama-3-8b/v1", "llama-3-8b/v2"}
+    assert within(run["versions"]["llama-3-8b/v2"], 2000, 10), run["versions"]
+    overhead = run["extension_latency_ms"]
+    assert overhead["same_versions"] is True  # the baseline (no Lua, headers sent by the client) routed alike
+    assert set(overhead["added"]) == {"p50", "p99"}
+    assert overhead["added"]["p50"] == round(overhead["with"]["p50"] - overhead["without"]["p50"], 1)
+
+
+def test_the_rehearse_command_lists_models_and_refuses_unknown_ones() -> None:
+    listed = _rehearse_json("--path", "/v1/models", "--requests", "5", "--show-body")
+    assert {m["id"] for m in listed["body"]["200"]["data"]} == {
+        "llama-3-8b", "meta-llama/Meta-Llama-3-8B-Instruct", "mistral-7b", "mistral-7b-sql-lora"}
+    unknown = _rehearse_json("--method", "POST", "--path", "/v1/chat/completions", "--requests", "5",
+                             "--body", '{"model": "gpt-4", "messages": []}')
+    assert unknown["statuses"] == {"404": 5} and unknown["versions"] == {}
