@@ -1,4 +1,4 @@
-"""Regenerate imports/ from Istio's CRD bundle, keeping only the kinds we use at v1.
+"""Regenerate imports/ from Istio's CRD bundle, keeping only the kinds we use, each at its one version.
 
 Usage: python scripts/import_istio.py [PATH_OR_URL]
 Default source: the bundle as `make crds` resolves it (model_serving.checks.crds): MODEL_SERVING_CRDS,
@@ -22,15 +22,16 @@ import yaml
 from model_serving.checks import crds
 
 ROOT = Path(__file__).resolve().parents[1]
-VERSION = "v1"
-# Every Istio kind the chart emits; importing the whole bundle costs ~0.5 s and ~90 MB per synth.
+# Every Istio kind the chart emits, with the version it is written at; importing the whole bundle
+# costs ~0.5 s and ~90 MB per synth. TrafficExtension has no v1 yet (v1alpha1 is its only version).
 KINDS = {
-    ("networking.istio.io", "DestinationRule"),
-    ("networking.istio.io", "Gateway"),
-    ("networking.istio.io", "VirtualService"),
-    ("security.istio.io", "AuthorizationPolicy"),
-    ("security.istio.io", "PeerAuthentication"),
-    ("security.istio.io", "RequestAuthentication"),
+    ("networking.istio.io", "DestinationRule"): "v1",
+    ("networking.istio.io", "Gateway"): "v1",
+    ("networking.istio.io", "VirtualService"): "v1",
+    ("security.istio.io", "AuthorizationPolicy"): "v1",
+    ("security.istio.io", "PeerAuthentication"): "v1",
+    ("security.istio.io", "RequestAuthentication"): "v1",
+    ("extensions.istio.io", "TrafficExtension"): "v1alpha1",
 }
 
 
@@ -52,7 +53,7 @@ def bundle(source: str | None) -> Path:
 
 
 def select_crds(path: Path) -> list[dict]:
-    """Keep the CRDs in KINDS, each trimmed to its v1 version."""
+    """Keep the CRDs in KINDS, each trimmed to the version KINDS names."""
     try:
         documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -63,13 +64,14 @@ def select_crds(path: Path) -> list[dict]:
         if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
             continue
         spec = doc.get("spec") or {}
-        if (spec.get("group"), (spec.get("names") or {}).get("kind")) not in KINDS:
+        key = (spec.get("group"), (spec.get("names") or {}).get("kind"))
+        if key not in KINDS:
             continue
-        spec["versions"] = [v for v in spec.get("versions") or [] if v.get("name") == VERSION]
+        spec["versions"] = [v for v in spec.get("versions") or [] if v.get("name") == KINDS[key]]
         selected.append(doc)
     found = {(d["spec"]["group"], d["spec"]["names"]["kind"]) for d in selected if d["spec"]["versions"]}
-    if found != KINDS:
-        missing = ", ".join(sorted(f"{g}/{k} {VERSION}" for g, k in KINDS - found))
+    if found != set(KINDS):
+        missing = ", ".join(sorted(f"{g}/{k} {KINDS[g, k]}" for g, k in set(KINDS) - found))
         raise BundleImportError(f"{path}: the CRD bundle lacks {missing}; fix: pass Istio 1.30's crd-all.gen.yaml")
     return selected
 
@@ -102,7 +104,7 @@ def main(argv: list[str]) -> int:
     except (BundleImportError, crds.CrdBundleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"imports/: {len(selected)} Istio kinds at {VERSION} from {source or path}")
+    print(f"imports/: {len(selected)} Istio kinds ({', '.join(sorted(set(KINDS.values())))}) from {source or path}")
     return 0
 
 

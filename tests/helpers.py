@@ -121,10 +121,11 @@ def assert_invariants(objects: list[dict]) -> None:
         for route in vs["spec"]["http"]:
             if "redirect" in route:
                 continue
-            weights = [d.get("weight") for d in route["route"]]
+            assert ("route" in route) != ("directResponse" in route), (name, route["name"])  # one action each
+            weights = [d.get("weight") for d in route.get("route", [])]
             if len(weights) > 1:
                 assert all(w is not None and w >= 0 for w in weights) and sum(weights) == 100, (name, route["name"], weights)
-            targets = [d["destination"] for d in route["route"]]
+            targets = [d["destination"] for d in route.get("route", [])]
             targets += [m["destination"] for m in route.get("mirrors", [])]
             for dest in targets:
                 assert dest["host"] in rules, f"{name}/{route['name']} routes to {dest['host']} without DestinationRule"

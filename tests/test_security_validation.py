@@ -13,7 +13,7 @@ from test_security import secure_fleet
 BUILTIN = {"Namespace", "ServiceAccount", "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy",
            "HorizontalPodAutoscaler"}
 ISTIO = {"PeerAuthentication", "RequestAuthentication", "AuthorizationPolicy", "DestinationRule", "Gateway",
-         "VirtualService", "Sidecar"}
+         "VirtualService", "Sidecar", "TrafficExtension"}
 
 
 def committed_manifests() -> list[Path]:

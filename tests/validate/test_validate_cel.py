@@ -26,6 +26,7 @@ KINDS = {
     ("security.istio.io/v1", "PeerAuthentication"),
     ("security.istio.io/v1", "AuthorizationPolicy"),
     ("security.istio.io/v1", "RequestAuthentication"),
+    ("extensions.istio.io/v1alpha1", "TrafficExtension"),
 }
 
 

@@ -174,7 +174,28 @@ def _read_workloads(view: EnvView, objects: list[dict]) -> None:
             view.model(labels["app"]).versions[labels["version"]] = VersionView(image, replicas)
 
 
+# The header the OpenAI endpoint's Lua sets from the body's `model` (fleet.openai.MODEL_HEADER).
+MODEL_HEADER = "x-model-serving-model"
+
+
+def _served_names(view: EnvView, vs: dict) -> bool:
+    """An OpenAI-compatible VirtualService: each model is served at `<host> (model <name>)`."""
+    meta, spec = vs["metadata"], vs.get("spec") or {}
+    edge = [g if "/" in g else f"{meta.get('namespace', '')}/{g}" for g in spec.get("gateways", []) if g != "mesh"]
+    found = False
+    for route in spec.get("http", []):
+        host = route_host(route)
+        for block in route.get("match") or []:
+            name = (block.get("headers", {}).get(MODEL_HEADER) or {}).get("exact")
+            if host and name:
+                found = True
+                view.model(model_of(host)).exposed += [f"{h} (model {name}) via {g}" for h in spec.get("hosts", []) for g in edge]
+    return found
+
+
 def _read_routes(view: EnvView, vs: dict) -> None:
+    if _served_names(view, vs):
+        return
     meta, spec = vs["metadata"], vs.get("spec") or {}
     gateways, http = spec.get("gateways", ["mesh"]), spec.get("http", [])
     host = next((h for h in (route_host(r) for r in http) if h), None)

@@ -106,7 +106,10 @@ def _run(args: argparse.Namespace, default_config: str) -> int:
         results = [rehearsal.run(spec) for spec in specs]
         version, notes = rehearsal.envoy_version, rehearsal.translation.notes
     if request is not None:
-        _print(args.output, version, env, results, [], args.show_body, notes)
+        from model_serving.rehearse.overhead import lua_overhead
+
+        overhead = lua_overhead(objects, request, results[0], time_scale=scale, behaviours=behaviours, default=default)
+        _print(args.output, version, env, results, [], args.show_body, notes, overhead)
         return 0
     from model_serving.rehearse.expectations import judge
 
@@ -259,7 +262,8 @@ def _check_target(fleet: Fleet, env: str, spec: RequestSpec, where: str) -> None
     if spec.model is not None and spec.model not in environment.models:
         raise UsageError(f"{where}: unknown model {spec.model!r} in environment {env}; "
                          f"fix: use one of {', '.join(sorted(environment.models))}")
-    hosts = sorted({m.host for m in environment.models.values() if m.host})
+    hosts = sorted({m.host for m in environment.models.values() if m.host}
+                   | ({environment.openai.host} if environment.openai else set()))
     if spec.host is not None and spec.host.lower() not in hosts:
         raise UsageError(f"{where}: no model is served on host {spec.host!r} in "
                          f"environment {env}; fix: use one of {', '.join(hosts) or '(none: the models are mesh-only)'}")
@@ -285,14 +289,19 @@ def _synthesize(fleet: Fleet, env: str) -> list[dict[str, Any]]:
 
 
 def _print(output: str, version: str, env: str, results: Sequence[RunResult], verdicts: Sequence[Verdict],
-           show_body: bool, notes: list[str]) -> None:
+           show_body: bool, notes: list[str], overhead: dict[str, Any] | None = None) -> None:
     if output == "json":
         runs = [r.to_json(show_body=show_body) for r in results]
         for run, verdict in zip(runs, verdicts, strict=False):
             run["expectation"] = {"name": verdict.expectation.name, "expect": verdict.expectation.expect,
                                   "passed": verdict.passed, "failures": verdict.failures}
+        if overhead is not None:  # the TrafficExtension Lua's cost, against the same run without it
+            runs[0]["extension_latency_ms"] = overhead
         print(json.dumps({"envoy": version, "runs": runs}, indent=2))
         return
     from model_serving.rehearse.report import render
 
     print(render(version, env, results, verdicts, show_body, notes))
+    if overhead is not None:
+        added = overhead["added"]
+        print(f"\nTrafficExtension Lua adds p50 {added['p50']} ms, p99 {added['p99']} ms (vs the same run without it)")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from model_serving.fleet.fleet import Env, Fleet
 from model_serving.fleet.model import Model
+from model_serving.fleet.openai import served_names
 from model_serving.fleet.routes import JWT_CLAIM, Destination, RoutePlan, plan_routes
 from model_serving.fleet.traffic import StringMatch
 
@@ -137,6 +138,18 @@ def _diagram(env: Env) -> list[str]:
             label = _label(version, short_image(spec.image), replicas_text(model, version))
             lines.append(f"  {ids('version', name, version)}({label})")
         lines += _route_lines(env, name, model, ids)
+    return lines + _openai_lines(env, ids)
+
+
+def _openai_lines(env: Env, ids: NodeIds) -> list[str]:
+    """The OpenAI host: one arrow per served name (the body's `model`) to the model it reaches."""
+    if env.openai is None:
+        return []
+    host = ids("openai", env.openai.host)
+    lines = [f"  {host}([{_label(env.openai.host, 'OpenAI API, by body model')}])", f"  gw --> {host}"]
+    for served in served_names(env.models):
+        label = _label(f"model {served.name}", *(["LoRA adapter"] if served.adapter else []))
+        lines.append(f"  {host} -->|{label}| {ids('model', served.model)}")
     return lines
 
 
@@ -170,6 +183,11 @@ def _table(env: Env) -> list[str]:
             mirror = f"{model.mirror.percent:g}%" if model.mirror and model.mirror.version == version else "-"
             cells = [name, version, f"{spec.weight}%", routes, mirror, replicas_text(model, version), f"`{spec.image}`"]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if env.openai is not None:
+        lines += ["", f"OpenAI-compatible host `{env.openai.host}` (the body's `model`; anything else: 404):", "",
+                  "| served name | model | kind |", "|---|---|---|"]
+        lines += [f"| {_cell(s.name)} | {s.model} | {'LoRA adapter' if s.adapter else 'model'} |"
+                  for s in served_names(env.models)]
     return lines
 
 

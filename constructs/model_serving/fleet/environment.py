@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from model_serving.fleet.base import HostPattern, Name, Spec
 from model_serving.fleet.expectations import Expectation
+from model_serving.fleet.openai import OpenAi
 
 
 class Tls(Spec):
@@ -113,6 +114,7 @@ class Environment(Spec):
     )
     gateway: Gateway = Field(description="The ingress: hosts, TLS and gateway pods.")
     jwt: Jwt | None = Field(None, description="Require a JWT on requests through the gateway. Default: none.")
+    openai: OpenAi | None = Field(None, description="One OpenAI-compatible host routing by the body's `model`. Default: none.")
     pod_security: Literal["restricted", "baseline"] = Field("restricted", description="The namespace's Pod Security level.")
     metrics_from: list[Name] = Field([], description="Namespaces (e.g. Prometheus's) that may scrape the sidecars' metrics port.")
     istio_revision: Name | None = Field(

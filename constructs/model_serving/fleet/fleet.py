@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from model_serving.fleet.environment import Gateway, Jwt
 from model_serving.fleet.expectations import Expectation
 from model_serving.fleet.model import Model
+from model_serving.fleet.openai import OpenAi
 
 CLUSTER_DOMAIN = "cluster.local"  # the kubelet's default clusterDomain; Environment.cluster_domain overrides it
 
@@ -26,6 +27,7 @@ class Env:
     istio_revision: str | None = None
     cluster_domain: str = CLUSTER_DOMAIN
     egress: tuple[str, ...] = ()
+    openai: OpenAi | None = None  # the OpenAI-compatible host, routed by the body's `model`
 
     def service_host(self, model: str) -> str:
         """The fully qualified in-cluster host of a model's Service."""

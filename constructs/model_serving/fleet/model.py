@@ -15,6 +15,7 @@ from model_serving.fleet.base import (
     UrlPath,
     UrlPrefix,
 )
+from model_serving.fleet.openai import ServedName
 from model_serving.fleet.resilience import (
     RETRY_ON_GRPC,
     RETRY_ON_GRPC_DEFAULT,
@@ -54,6 +55,12 @@ class Model(Spec):
     host: Host | None = Field(None, description="The external host on the gateway. Default: mesh-only.")
     prefix: UrlPrefix | None = Field(
         None, description="Serve under this path prefix of `host` (rewritten to `/`), ending in `/`."
+    )
+    served_names: list[ServedName] = Field(
+        [], description="More names the model answers to on the OpenAI host (the body's `model`), besides its own."
+    )
+    adapters: list[ServedName] = Field(
+        [], description="LoRA adapters its pods serve: a request naming one reaches this model, body unchanged."
     )
     # serving
     port: ModelPort = Field(8080, description="The server's port (not one of the sidecar's 15000-15090).")

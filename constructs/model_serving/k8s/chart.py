@@ -7,6 +7,7 @@ from constructs import Construct
 from model_serving.fleet.fleet import Env
 from model_serving.k8s.gateway import FleetGateway
 from model_serving.k8s.model import ServedModel
+from model_serving.k8s.openai import OpenAiEndpoint
 from model_serving.k8s.security import FleetNamespace
 
 
@@ -36,3 +37,7 @@ class ModelServingChart(cdk8s.Chart):
                 self, name, name=name, namespace=env.namespace, spec=model, gateway=gateway, jwt=env.jwt,
                 metrics_from=env.metrics_from, cluster_domain=env.cluster_domain, egress=env.egress,
             )
+        if env.openai is not None:  # after the models: its routes reach their subsets
+            OpenAiEndpoint(self, "OpenAi", name=f"{env.gateway_name}-openai", namespace=env.namespace,
+                           config=env.openai, models=env.models, gateway=gateway,
+                           cluster_domain=env.cluster_domain)

@@ -26,7 +26,6 @@ _REFUSED = {
     "WorkloadEntry": "workload entries are not stood in",
     "WorkloadGroup": "workload groups are not stood in",
     "WasmPlugin": "Wasm plugins are not rehearsed",
-    "TrafficExtension": "no translation registered yet (index.EXTENSION_KINDS)",
     "Telemetry": "telemetry is not rehearsed",
     "ProxyConfig": "proxy configuration is not rehearsed",
     "StatefulSet": "only Deployments get stand-ins",

@@ -37,6 +37,7 @@ from model_serving.rehearse.common import (
     typed,
     where,
 )
+from model_serving.rehearse.extensions import register as register_extensions
 from model_serving.rehearse.filters import Entry, HttpFilter, http_filters
 from model_serving.rehearse.index import (
     MESH,
@@ -105,6 +106,7 @@ class Translation:
 
 def translate(objects: Iterable[Mapping[str, Any]], options: TranslateOptions = TranslateOptions()) -> Translation:
     """Translate synthesized objects; raise TranslationError (one line) for anything not rehearsed."""
+    register_extensions()  # TrafficExtension -> its Lua filter (index.EXTENSION_KINDS)
     index = build_index(objects)
     check_known(index)
     index.extensions.extend(options.http_filters)
