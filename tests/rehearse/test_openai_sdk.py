@@ -129,7 +129,7 @@ def test_streams_have_no_route_timeout_while_other_requests_keep_it(
 ) -> None:
     """llama's timeout is 120s (1.2 s at the time scale); a 3 s stream still ends with every token."""
     slow = Behaviour(stream=300.0, tokens=4)
-    rehearsal = fresh_rehearsal(EXAMPLE, objects=manifests(EXAMPLE), behaviours={"llama-3-8b/*": slow})
+    rehearsal = fresh_rehearsal(EXAMPLE, objects=manifests(EXAMPLE), time_scale=0.01, behaviours={"llama-3-8b/*": slow})
     with _client(rehearsal) as sdk:
         chunks = list(sdk.chat.completions.create(model="llama-3-8b", messages=MESSAGES, stream=True))
     assert len(chunks) == 4 and chunks[-1].choices[0].finish_reason == "stop"
