@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model_serving.checks.analyze.checks.openai import MODEL_HEADER
 from model_serving.errors import InputError
 from model_serving.yamlio import YamlError, load_documents, read_text
 
@@ -172,10 +173,6 @@ def _read_workloads(view: EnvView, objects: list[dict]) -> None:
             replicas = scaled.get(meta["name"]) or str(spec.get("replicas", 1))
             image = containers[0].get("image") if containers else None
             view.model(labels["app"]).versions[labels["version"]] = VersionView(image, replicas)
-
-
-# The header the OpenAI endpoint's Lua sets from the body's `model` (fleet.openai.MODEL_HEADER).
-MODEL_HEADER = "x-model-serving-model"
 
 
 def _served_names(view: EnvView, vs: dict) -> bool:

@@ -7,6 +7,7 @@ its own routes (canary weights, A/B rules, mirror, sticky cohorts, timeouts). No
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,15 +22,26 @@ from model_serving.fleet.openai import MODEL_HEADER, STREAM_HEADER, OpenAi, Serv
 from model_serving.fleet.routes import RoutePlan, edge_routes, plan_routes
 from model_serving.fleet.traffic import StringMatch
 from model_serving.k8s.gateway import FleetGateway
+from model_serving.k8s.model import export_to
 from model_serving.k8s.traffic import http_route
 
 LUA = Path(__file__).with_name("openai_router.lua")
 APP = "openai"
 
 
+UNKNOWN_MODEL = "the model named in the request is not served here (GET /v1/models lists them)"
+
+
 def router_lua(*, host: str, body_limit: int) -> str:
-    """The Lua filter's source for one OpenAI host and body limit (bytes)."""
-    return LUA.read_text(encoding="utf-8").replace("__HOST__", host.lower()).replace("__LIMIT__", str(body_limit))
+    """The Lua filter's source for one OpenAI host and body limit (bytes), its headers and errors filled in."""
+    values = {
+        "__HOST__": host.lower(), "__LIMIT__": str(body_limit),
+        "__MODEL_HEADER__": MODEL_HEADER, "__STREAM_HEADER__": STREAM_HEADER,
+        "__TOO_LARGE__": error_body(f"the request body is larger than {body_limit} bytes", "request_too_large"),
+        "__NO_MODEL__": error_body("the body must be a JSON object with a model field"),
+        "__UNKNOWN_MODEL__": error_body(UNKNOWN_MODEL),
+    }
+    return re.sub(r"__[A-Z_]+__", lambda m: values[m.group(0)], LUA.read_text(encoding="utf-8"))
 
 
 def error_body(message: str, code: str = "model_not_found") -> str:
@@ -124,13 +136,13 @@ class OpenAiEndpoint(Construct):
         list_match = istio.VirtualServiceSpecHttpMatch(
             uri=istio.VirtualServiceSpecHttpMatchUri(exact="/v1/models"),
             method=istio.VirtualServiceSpecHttpMatchMethod(exact="GET"))
-        unknown = error_body("the model named in the request is not served here (GET /v1/models lists them)")
+        unknown = error_body(UNKNOWN_MODEL)
         istio.VirtualService(
             self, "Resource",
             metadata=_metadata(name, namespace),
             spec=istio.VirtualServiceSpec(
                 hosts=[config.host], gateways=[gateway.ref],
-                export_to=["." if gateway.workload.namespace == namespace else gateway.workload.namespace],
+                export_to=export_to(namespace, gateway.workload.namespace, [])[-1:],  # the gateway pods' namespace
                 http=[_direct("models", 200, models_list(served), list_match), *routes,
                       _direct("unknown-model", 404, unknown, None)],
             ),

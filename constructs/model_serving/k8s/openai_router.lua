@@ -4,13 +4,16 @@
 -- matches on them. Bodies are buffered up to LIMIT bytes (larger: 413).
 local HOST = "__HOST__"
 local LIMIT = __LIMIT__
-local MODEL = "x-model-serving-model"
-local STREAM = "x-model-serving-stream"
+local MODEL = "__MODEL_HEADER__"
+local STREAM = "__STREAM_HEADER__"
+-- The OpenAI-style error bodies, rendered at synth by the construct (k8s/openai.py error_body).
+local TOO_LARGE = [[__TOO_LARGE__]]
+local NO_MODEL = [[__NO_MODEL__]]
+local UNKNOWN_MODEL = [[__UNKNOWN_MODEL__]]
 local find, sub = string.find, string.sub
 
-local function reject(handle, status, message, code)
-  handle:respond({[":status"] = tostring(status), ["content-type"] = "application/json"},
-    '{"error":{"message":"' .. message .. '","type":"invalid_request_error","param":"model","code":"' .. code .. '"}}')
+local function reject(handle, status, body)
+  handle:respond({[":status"] = tostring(status), ["content-type"] = "application/json"}, body)
 end
 
 -- The index of the quote closing the JSON string opened at i, or nil.
@@ -80,21 +83,19 @@ function envoy_on_request(handle)
   if headers:get(":method") ~= "POST" or sub(headers:get(":path") or "", 1, 4) ~= "/v1/" then return end
   local authority = string.gsub(string.lower(headers:get(":authority") or ""), ":%d+$", "")
   if authority ~= HOST then return end
-  local too_large = "the request body is larger than " .. LIMIT .. " bytes"
   if (tonumber(headers:get("content-length") or "") or 0) > LIMIT then
-    return reject(handle, 413, too_large, "request_too_large")
+    return reject(handle, 413, TOO_LARGE)
   end
   local body = handle:body()
   local size = body and body:length() or 0
-  if size > LIMIT then return reject(handle, 413, too_large, "request_too_large") end
+  if size > LIMIT then return reject(handle, 413, TOO_LARGE) end
   local found = size > 0 and members(body:getBytes(0, size)) or nil
   if found == nil or found.model == nil or found.model == "null" then
-    return reject(handle, 400, "the body must be a JSON object with a model field", "model_not_found")
+    return reject(handle, 400, NO_MODEL)
   end
   local model = string.match(string.gsub(found.model, "\\/", "/"), '^"([A-Za-z0-9][A-Za-z0-9._:/-]*)"$')
   if model == nil or #model > 200 then
-    return reject(handle, 404, "the model named in the request is not served here (GET /v1/models lists them)",
-      "model_not_found")
+    return reject(handle, 404, UNKNOWN_MODEL)
   end
   headers = handle:headers() -- the handle taken before body() is stale once body() has yielded
   headers:add(MODEL, model)
