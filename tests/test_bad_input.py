@@ -80,6 +80,14 @@ CASES: dict[str, tuple[str | bytes, list[str]]] = {
                                          "fix: give each environment its own namespace, or set cluster:"]),
     "misspelt top-level key": (BASE.replace("models:", "modles:"), ["serving.yaml: modles: unknown field; fix: did you mean models?"]),
     "100 KB value": (_after_port(f"    protocol: {LONG}\n"), ["models.ai-model.protocol: ", "fix: use one of the allowed values"]),
+    "openai host off the gateway": (
+        _edit("\nmodels:\n", "    openai: {host: llm.example.com}\n\nmodels:\n"),
+        ["environments.production.openai.host: llm.example.com is not among gateway.hosts", "fix: add it to "],
+    ),
+    "model on the openai host": (
+        _edit("\nmodels:\n", "    openai: {host: ai-model.example.com}\n\nmodels:\n"),
+        ["models.ai-model.host: ai-model.example.com is the OpenAI host", "fix: give the model another host"],
+    ),
     "100 KB host": (_edit("    host: ai-model.example.com\n", f"    host: {LONG}\n"), ["models.ai-model.host: 'xxx", "fix: "]),
 }
 

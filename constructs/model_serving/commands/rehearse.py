@@ -277,13 +277,12 @@ def _expectation_specs(fleet: Fleet, args: argparse.Namespace) -> list[RequestSp
 
 def _synthesize(fleet: Fleet, env: str) -> list[dict[str, Any]]:
     """The environment's objects, synthesized in memory (dist/ is not read or written)."""
-    from model_serving.commands.synth import synthesize
+    from model_serving.commands.synth import failure_reason, synthesize
 
     try:
         outputs = synthesize(fleet)
     except Exception as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UsageError(f"{fleet.source}: synthesis failed ({type(error).__name__}: {reason}); fix: run "
+        raise UsageError(f"{fleet.source}: synthesis failed ({failure_reason(error)}); fix: run "
                          "`model-serving synth` for details") from None
     return next(o.objects for o in outputs if o.env == env)
 

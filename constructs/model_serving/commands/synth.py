@@ -147,12 +147,19 @@ class _StopError(Exception):
         self.status, self.lines = status, lines
 
 
+def failure_reason(error: Exception) -> str:
+    """One line for a failed synth: for a construct validation, its first problem, not cdk8s's header line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    if lines[0].endswith("Validation failed with the following errors:") and len(lines) > 1:
+        return lines[1]
+    return f"{type(error).__name__}: {lines[0]}"
+
+
 def _synthesized(fleet: Fleet, config: Path, outdir: Path) -> list[Output]:
     try:
         return synthesize(fleet)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        failed = f"synthesis failed ({type(error).__name__}: {reason})"
+        failed = f"synthesis failed ({failure_reason(error)})"
         raise _StopError(1, f"error: {config}: {failed}; {outdir} left unchanged") from None
 
 

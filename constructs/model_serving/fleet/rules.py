@@ -53,6 +53,14 @@ def _edge_problems(env: Env) -> Iterable[str]:
         if env.gateway.workload is None and env.gateway_name == name:
             yield (f"models.{name}: the fleet's gateway is also named {name}, and its Service and ServiceAccount would "
                    f"clash with the model's; fix: set environments.{env.name}.gateway.name to another name")
+    if env.openai is not None and not host_covered(env.openai.host, env.gateway.hosts):
+        yield (f"environments.{env.name}.openai.host: {env.openai.host} is not among gateway.hosts "
+               f"{env.gateway.hosts}; fix: add it to {gateway_hosts}")
+    for name, model in env.models.items():
+        if env.openai is not None and model.host == env.openai.host:
+            # The OpenAI VirtualService ends in a catch-all 404: sharing its host, either could shadow the other.
+            yield (f"models.{name}.host: {model.host} is the OpenAI host of environment {env.name}, where models are "
+                   "reached by the body's model; fix: give the model another host, or drop its host")
     claims = [(n, f"{m.host}{m.prefix or ''}") for n, m in env.models.items() if m.host]
     for claimant, key, owner in duplicate_claims(claims):
         yield (f"models.{claimant}.host: {key} is already routed to model {owner}; "
