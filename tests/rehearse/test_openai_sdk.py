@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import ROOT, bounds, manifests, within
+from conftest import ROOT, bounds, manifests, variant, within
 from model_serving.rehearse.drive import RequestSpec
 from model_serving.rehearse.runner import Rehearsal
 from model_serving.rehearse.standin import Behaviour
@@ -137,6 +137,23 @@ def test_streams_have_no_route_timeout_while_other_requests_keep_it(
     with _client(rehearsal) as sdk, pytest.raises(openai.InternalServerError) as raised:
         sdk.chat.completions.create(model="llama-3-8b", messages=MESSAGES)
     assert raised.value.status_code == 504
+
+
+def _pin_rules(data: dict) -> None:
+    data["models"]["llama-3-8b"]["routes"] = [
+        {"name": "pin", "match": {"headers": {"x-pin": "v2"}}, "version": "v2", "from": "mesh"},
+        {"name": "testers", "match": {"headers": {"x-tester": "yes"}}, "version": "v2", "from": "anyone"},
+    ]
+
+
+def test_a_mesh_only_pin_is_not_offered_on_the_openai_host(fresh_rehearsal: Callable[..., Rehearsal]) -> None:
+    """The OpenAI host is the gateway's side of each model: its public A/B rules apply, its in-mesh pins do not."""
+    rehearsal = fresh_rehearsal(objects=variant(EXAMPLE, _pin_rules))
+    with _client(rehearsal) as sdk:
+        pinned = _served_by(sdk.with_options(default_headers={"Host": HOST, "x-pin": "v2"}), "llama-3-8b", 1000)
+        tester = _served_by(sdk.with_options(default_headers={"Host": HOST, "x-tester": "yes"}), "llama-3-8b", 50)
+    assert within(pinned["llama-3-8b/v2"], 1000, 10), (pinned, bounds(1000, 10))  # the canary's weights, not the pin
+    assert tester == {"llama-3-8b/v2": 50}
 
 
 def _rehearse_json(*args: str) -> dict:
