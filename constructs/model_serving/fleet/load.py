@@ -18,7 +18,6 @@ from model_serving.fleet.base import Spec
 from model_serving.fleet.environment import Document
 from model_serving.fleet.fleet import Env, Fleet
 from model_serving.fleet.model import Model
-from model_serving.fleet.openai import served_names
 from model_serving.fleet.rules import check_environments, warnings_for
 from model_serving.yamlio import load_config, read_text
 
@@ -216,21 +215,11 @@ def parse_fleet(data: Any, *, source: str = "serving.yaml") -> Fleet:
     except ValidationError as error:
         raise one_line(source, "", error, Document) from None
     environments = {name: _environment(doc, name, source) for name in doc.environments}
-    problem = check_environments(list(environments.values())) or _name_clash(environments)
+    problem = check_environments(list(environments.values()))
     if problem:
         raise ConfigError(f"{source}: {problem}")
     warnings = [f"{source}: {w}" for env in environments.values() for w in warnings_for(env)]
     return Fleet(source=source, environments=environments, warnings=warnings, rehearse=list(doc.rehearse))
-
-
-def _name_clash(environments: dict[str, Env]) -> str | None:
-    """A model name, served name or adapter claimed twice (the OpenAI host could not route it)."""
-    for env in environments.values():
-        try:
-            served_names(env.models)
-        except ValueError as error:
-            return f"environments.{env.name} + {error}" if len(environments) > 1 else str(error)
-    return None
 
 
 def load_fleet(path: str | Path) -> Fleet:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from model_serving.fleet.fleet import Env
 from model_serving.fleet.model import Model
+from model_serving.fleet.openai import served_names
 from model_serving.fleet.resilience import RETRY_ON_5XX
 
 IMAGE_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -85,7 +86,17 @@ def check_environments(envs: Sequence[Env]) -> str | None:
     for env in envs:
         for problem in _edge_problems(env):
             return problem
-    return next(iter(_namespace_problems(envs)), None)
+    return next(iter(_namespace_problems(envs)), None) or _name_clash(envs)
+
+
+def _name_clash(envs: Sequence[Env]) -> str | None:
+    """A model name, served name or adapter claimed twice (the OpenAI host could not route it)."""
+    for env in envs:
+        try:
+            served_names(env.models)
+        except ValueError as error:
+            return f"environments.{env.name} + {error}" if len(envs) > 1 else str(error)
+    return None
 
 
 def _image_warning(image: str) -> str | None:
